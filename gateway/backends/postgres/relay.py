@@ -1,0 +1,400 @@
+"""The PostgreSQL data path: the client's messages go to its backend connection, and the
+backend's messages come back unchanged.
+
+Two pumps run side by side, so pipelined clients keep their pipelining. Each walks message
+headers only; rows are never decoded. The client pump stops every statement text (Query and
+Parse) at the guard. A rejected statement is not answered locally: the pump sends the backend a
+*sentinel* instead, a statement that fails to parse and carries a per-session marker. The
+backend then fails the batch exactly where the rejected statement stood: it skips to the next
+Sync, marks an open transaction failed, and reports the true transaction status in ReadyForQuery.
+The backend pump swaps the sentinel's error for the guard's. Ordering, error recovery and the
+transaction state thus stay PostgreSQL's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import struct
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gateway.backends.postgres.connection import BackendConnection
+from gateway.protocol import messages
+from gateway.protocol.errors import (
+    FEATURE_NOT_SUPPORTED,
+    PROTOCOL_VIOLATION,
+    PgError,
+    ProtocolViolation,
+)
+from gateway.protocol.framing import ConnectionClosed
+
+log = logging.getLogger(__name__)
+
+_unpack_length = struct.Struct("!I").unpack_from
+
+# Frontend messages forwarded as they are: they refer only to statements that already passed
+# the guard at Parse time.
+_FORWARDED = frozenset(b"BEDCH")
+_SYNC = ord("S")
+# Copy-in messages outside copy-in mode are ignored by PostgreSQL; the gateway never enters
+# copy-in mode, so it drops them rather than forwarding them.
+_COPY_IN = frozenset(b"dcf")
+# Backend messages the relay must look at; everything else passes untouched.
+_WATCHED = frozenset(b"ZESGW")
+
+_READ_SIZE = 256 * 1024
+
+
+@dataclass
+class Rejection:
+    sync_point: int
+    error: PgError
+
+
+class ClientChannel:
+    """What the relay needs from the client side: streams, limits and the text codec."""
+
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        user: str,
+        max_message_size: int,
+        codec: str = "utf-8",
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.user = user
+        self.max_message_size = max_message_size
+        self.codec = codec
+
+
+StatementCheck = Callable[[str], PgError | None]
+
+
+class PostgresRelay:
+    def __init__(
+        self, client: ClientChannel, backend: BackendConnection, check: StatementCheck
+    ) -> None:
+        self.client = client
+        self.backend = backend
+        self.check = check
+        self._marker = f"metahog_rejected_{secrets.token_hex(8)}"
+        self._marker_bytes = self._marker.encode()
+        self._rejections: deque[Rejection] = deque()
+        self._sync_points_sent = 0
+        self._ready_seen = 0
+        self._client_gone = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._backend_mid_message = False
+        self.fatal: PgError | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._sync_points_sent > self._ready_seen
+
+    # --- session ---------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Relay until the client leaves or the backend fails. The backend connection is left
+        at a message boundary and idle, or marked broken."""
+        backend_task = asyncio.create_task(self._pump_backend())
+        client_task = asyncio.create_task(self._pump_client())
+        try:
+            done, _ = await asyncio.wait(
+                {backend_task, client_task}, return_when=asyncio.FIRST_COMPLETED
+            )
+            if client_task in done:
+                error = client_task.exception()
+                if isinstance(error, PgError):
+                    self._send_to_client(error.encode())
+                elif error is not None and not isinstance(error, ConnectionClosed):
+                    log.exception("client pump failed", exc_info=error)
+                    self.backend.broken = True
+                self._client_gone = True
+                await self._settle_backend(backend_task)
+            else:
+                client_task.cancel()
+                self.backend.broken = True
+                error = backend_task.exception()
+                if isinstance(error, PgError):
+                    self._send_to_client(error.encode())
+                elif error is not None:
+                    log.info("backend connection lost: %s", error)
+                    self._send_to_client(
+                        PgError(
+                            "08006",
+                            "the connection to the source was lost",
+                            severity="FATAL",
+                        ).encode()
+                    )
+        finally:
+            for task in (backend_task, client_task):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(backend_task, client_task, return_exceptions=True)
+
+    async def _settle_backend(self, backend_task: asyncio.Task[None]) -> None:
+        """The client is gone: stop its running query and let the backend finish answering."""
+        if self.busy:
+            await self.backend.cancel()
+        try:
+            await asyncio.wait_for(self._wait_idle(backend_task), 10)
+        except TimeoutError:
+            self.backend.broken = True
+        if self._backend_mid_message:
+            self.backend.broken = True
+
+    async def _wait_idle(self, backend_task: asyncio.Task[None]) -> None:
+        while self.busy and not backend_task.done():
+            self._idle.clear()
+            waiter = asyncio.create_task(self._idle.wait())
+            await asyncio.wait({waiter, backend_task}, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+        if backend_task.done():
+            self.backend.broken = True
+
+    async def cancel(self) -> None:
+        """A CancelRequest with this session's key arrived."""
+        if self.busy:
+            await self.backend.cancel()
+
+    def _send_to_client(self, data: bytes | memoryview) -> None:
+        if not self._client_gone:
+            self.client.writer.write(data)
+
+    # --- client to backend -----------------------------------------------------------------
+    async def _pump_client(self) -> None:
+        reader = self.client.reader
+        backend_writer = self.backend.writer
+        max_size = self.client.max_message_size
+        pending = b""
+        while True:
+            try:
+                data = await reader.read(_READ_SIZE)
+            except (ConnectionError, OSError):
+                raise ConnectionClosed() from None
+            if not data:
+                if pending:
+                    raise ProtocolViolation("incomplete message from client: connection closed mid-message")
+                raise ConnectionClosed()
+            if pending:
+                data = pending + data
+            out = bytearray()
+            pos, size = 0, len(data)
+            while size - pos >= 5:
+                tag = data[pos]
+                (length,) = _unpack_length(data, pos + 1)
+                if length < 4:
+                    raise ProtocolViolation(f"invalid message length {length}")
+                if length > max_size:
+                    raise ProtocolViolation(
+                        f"message of {length} bytes exceeds the limit of {max_size}"
+                    )
+                end = pos + 1 + length
+                if end > size:
+                    break
+                if tag in _FORWARDED:
+                    out += data[pos:end]
+                    self.backend_unsynced = True
+                elif tag == _SYNC:
+                    out += data[pos:end]
+                    self._sync_points_sent += 1
+                    self.backend_unsynced = False
+                elif tag == 0x51:  # Query
+                    out += self._query(data[pos + 5 : end])
+                elif tag == 0x50:  # Parse
+                    out += self._parse(data[pos:end])
+                elif tag == 0x46:  # FunctionCall
+                    out += self._reject_simple(
+                        PgError(FEATURE_NOT_SUPPORTED, "the FunctionCall message is not supported")
+                    )
+                elif tag == 0x58:  # Terminate
+                    if out:
+                        backend_writer.write(out)
+                    raise ConnectionClosed()
+                elif tag in _COPY_IN:
+                    pass
+                else:
+                    raise ProtocolViolation(f"invalid frontend message type {tag}")
+                pos = end
+            pending = data[pos:]
+            if out:
+                backend_writer.write(out)
+                await backend_writer.drain()
+
+    def _decode(self, raw: bytes) -> str:
+        if not raw.endswith(b"\0") or b"\0" in raw[:-1]:
+            raise ProtocolViolation("invalid string in message")
+        try:
+            return raw[:-1].decode(self.client.codec)
+        except UnicodeDecodeError:
+            raise ProtocolViolation(
+                f"invalid byte sequence for encoding \"{self.client.codec}\""
+            ) from None
+
+    def _query(self, payload: bytes) -> bytes:
+        error = self.check(self._decode(payload))
+        if error is not None:
+            return self._reject_simple(error)
+        self._sync_points_sent += 1
+        return messages.simple_message(b"Q", payload)
+
+    def _parse(self, message: bytes) -> bytes:
+        try:
+            parsed = messages.Parse.parse(message[5:])
+        except messages.MalformedMessage as exc:
+            raise ProtocolViolation(str(exc)) from None
+        error = self.check(self._decode(parsed.query + b"\0"))
+        self.backend_unsynced = True
+        if error is None:
+            return message
+        self._rejections.append(Rejection(self._sync_points_sent, error))
+        return messages.Parse.build(statement=b"", query=self._marker_bytes, param_types=[])
+
+    def _reject_simple(self, error: PgError) -> bytes:
+        self._rejections.append(Rejection(self._sync_points_sent, error))
+        self._sync_points_sent += 1
+        return messages.Query.build(query=self._marker_bytes)
+
+    # --- backend to client -----------------------------------------------------------------
+    async def _pump_backend(self) -> None:
+        reader = self.backend.reader
+        client_writer = self.client.writer
+        pending = b""
+        passthrough = 0  # bytes still to come of a message that is forwarded unread
+        while True:
+            data = await reader.read(_READ_SIZE)
+            if not data:
+                raise ConnectionError("backend closed the connection")
+            if passthrough:
+                if len(data) <= passthrough:
+                    passthrough -= len(data)
+                    self._backend_mid_message = passthrough > 0
+                    self._send_to_client(data)
+                    await self._drain(client_writer)
+                    continue
+                self._send_to_client(memoryview(data)[:passthrough])
+                data = data[passthrough:]
+                passthrough = 0
+            if pending:
+                data = pending + data
+                pending = b""
+            view = memoryview(data)
+            run_start = pos = 0
+            size = len(data)
+            while size - pos >= 5:
+                tag = data[pos]
+                end = pos + 1 + _unpack_length(data, pos + 1)[0]
+                if tag not in _WATCHED:
+                    if end > size:
+                        # Forward what has arrived; the rest of this message follows unread.
+                        passthrough = end - size
+                        pos = size
+                        break
+                    pos = end
+                    continue
+                if end > size:
+                    break
+                if run_start < pos:
+                    self._send_to_client(view[run_start:pos])
+                self._watched(tag, data[pos:end])
+                pos = run_start = end
+            if run_start < pos:
+                self._send_to_client(view[run_start:pos])
+            pending = data[pos:]
+            self._backend_mid_message = bool(pending) or passthrough > 0
+            if not self.busy and not self._backend_mid_message:
+                self._idle.set()
+            await self._drain(client_writer)
+            if self.fatal is not None:
+                raise self.fatal
+
+    async def _drain(self, writer: asyncio.StreamWriter) -> None:
+        if self._client_gone:
+            return
+        try:
+            await writer.drain()
+        except (ConnectionError, OSError):
+            # The client pump sees the same loss and winds the session down.
+            self._client_gone = True
+
+    def _watched(self, tag: int, message: bytes) -> None:
+        if tag == 0x5A:  # ReadyForQuery
+            self._ready_seen += 1
+            self.backend.status = message[5:6]
+            self._send_to_client(message)
+        elif tag == 0x45:  # ErrorResponse
+            self._send_to_client(self._error(message))
+        elif tag == 0x53:  # ParameterStatus
+            self._parameter_status(message)
+        else:  # CopyInResponse / CopyBothResponse: never allowed through the gateway
+            self.backend.writer.write(messages.CopyFail.build(message=b"COPY FROM is not allowed"))
+
+    def _error(self, message: bytes) -> bytes:
+        if self._marker_bytes not in message:
+            return message
+        while self._rejections and self._rejections[0].sync_point < self._ready_seen:
+            self._rejections.popleft()
+        if self._rejections and self._rejections[0].sync_point == self._ready_seen:
+            return self._rejections.popleft().error.encode()
+        return PgError(PROTOCOL_VIOLATION, "statement rejected by the gateway").encode()
+
+    def _parameter_status(self, message: bytes) -> None:
+        status = messages.ParameterStatus.parse(message[5:])
+        name = status.name.decode()
+        value = status.value.decode("utf-8", "replace")
+        self.backend.parameters[name] = value
+        if name == "standard_conforming_strings" and value != "on":
+            # The guard reads backslashes in string literals as PostgreSQL does with this
+            # setting on; with it off, the two could disagree about where a string ends.
+            self.fatal = PgError(
+                PROTOCOL_VIOLATION,
+                "standard_conforming_strings was turned off; the session is closed",
+                severity="FATAL",
+            )
+            return
+        if name == "default_transaction_read_only" and value != "on":
+            self.fatal = PgError(
+                PROTOCOL_VIOLATION,
+                "the backend session stopped being read-only; the session is closed",
+                severity="FATAL",
+            )
+            return
+        if name == "client_encoding":
+            self.client.codec = python_codec(value)
+        self._send_to_client(client_parameter_status(name, value, self.client.user))
+
+    backend_unsynced = False
+
+
+# Parameters whose backend values describe the gateway's own login, not the client's.
+def client_parameter_status(name: str, value: str, user: str) -> bytes:
+    if name == "is_superuser":
+        value = "off"
+    elif name == "session_authorization":
+        value = user
+    return messages.ParameterStatus.build(name=name.encode(), value=value.encode())
+
+
+_CODECS = {
+    "UTF8": "utf-8",
+    "SQL_ASCII": "utf-8",
+    "LATIN1": "latin-1",
+    "LATIN2": "iso8859-2",
+    "LATIN9": "iso8859-15",
+    "WIN1252": "cp1252",
+    "WIN1251": "cp1251",
+    "EUC_JP": "euc_jp",
+    "SJIS": "shift_jis",
+    "GBK": "gbk",
+    "BIG5": "big5",
+}
+
+
+def python_codec(pg_encoding: str) -> str:
+    return _CODECS.get(pg_encoding.upper().replace("-", ""), "utf-8")

@@ -1,0 +1,134 @@
+"""The `metahog` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import signal
+import sys
+
+from gateway import __version__
+from gateway.config import ConfigError, load_config
+from gateway.protocol.scram import make_verifier
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    return args.handler(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="metahog",
+        description=(
+            "MetaHog: a read-only SQL gateway that speaks the PostgreSQL wire protocol. "
+            "Clients connect with any Postgres driver; the database name picks the source."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"metahog {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the gateway",
+        description="Run the gateway with the sources and users of a TOML config file.",
+    )
+    serve.add_argument(
+        "--config", "-c", default="metahog.toml", help="path of the TOML config (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity (default: %(default)s)",
+    )
+    serve.set_defaults(handler=_serve)
+
+    user = commands.add_parser("user", help="manage gateway users", description="Manage gateway users.")
+    user_commands = user.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
+    add = user_commands.add_parser(
+        "add",
+        help="print a SCRAM-SHA-256 verifier for a new user",
+        description=(
+            "Print a [[users]] entry with a SCRAM-SHA-256 verifier, in PostgreSQL's format, to "
+            "paste into the config. The password is read from a prompt, or from standard input "
+            "with --password-stdin; it is never stored."
+        ),
+    )
+    add.add_argument("name", help="the user name clients log in with")
+    add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    add.add_argument(
+        "--iterations", type=int, default=4096, help="PBKDF2 iterations (default: %(default)s)"
+    )
+    add.set_defaults(handler=_user_add)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"metahog: invalid config: {exc}", file=sys.stderr)
+        return 2
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    return asyncio.run(_run_gateway(config))
+
+
+async def _run_gateway(config) -> int:
+    from gateway.server import Gateway
+
+    gateway = Gateway(config)
+    await gateway.start()
+    print(
+        f"metahog listening on {config.server.host}:{gateway.port} "
+        f"(sources: {', '.join(config.sources) or 'none'})",
+        file=sys.stderr,
+        flush=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    serving = asyncio.create_task(gateway.serve_forever())
+    await stop.wait()
+    serving.cancel()
+    await gateway.close()
+    return 0
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {args.name}: ")
+        if password != getpass.getpass("again: "):
+            print("metahog: passwords do not match", file=sys.stderr)
+            return 1
+    if not password:
+        print("metahog: empty password", file=sys.stderr)
+        return 1
+    verifier = make_verifier(password, args.iterations).encode()
+    print(f'[[users]]\nname = "{args.name}"\npassword = "{verifier}"')
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Configuration: the TOML file, loaded once into typed, validated objects.
+
+Every validation error names the offending key, so a broken config fails at startup with a
+message the operator can act on.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from gateway.secret import Secret
+
+TLS_MODES = ("auto", "require", "off")
+AUTH_METHODS = ("scram-sha-256", "password")
+SOURCE_KINDS = ("postgres",)
+
+
+class ConfigError(ValueError):
+    """The config is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 6543
+    tls: str = "auto"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Where generated state (the self-signed certificate) is kept between runs.
+    state_dir: Path = Path(".metahog")
+    auth: str = "scram-sha-256"
+    # Bounds that keep a misbehaving client from tying up the gateway.
+    auth_timeout: float = 10.0
+    max_message_size: int = 64 * 1024 * 1024
+    max_client_connections: int = 1000
+
+
+@dataclass(frozen=True)
+class UserConfig:
+    name: str
+    password: Secret
+    sources: tuple[str, ...] | None = None
+
+    def may_use(self, source: str) -> bool:
+        return self.sources is None or source in self.sources
+
+
+@dataclass(frozen=True)
+class BackendAddress:
+    """Where and how to reach a PostgreSQL server, parsed from a libpq-style URL."""
+
+    host: str
+    port: int
+    user: str
+    password: Secret
+    database: str
+    sslmode: str = "prefer"
+    sslrootcert: Path | None = None
+    connect_timeout: float = 10.0
+
+    @classmethod
+    def from_dsn(cls, dsn: str, key: str) -> BackendAddress:
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("postgres", "postgresql"):
+            raise ConfigError(f"{key}: expected a postgresql:// URL")
+        query: dict[str, str] = {}
+        for item in filter(None, parts.query.split("&")):
+            name, _, value = item.partition("=")
+            query[unquote(name)] = unquote(value)
+        sslmode = query.pop("sslmode", "prefer")
+        if sslmode not in ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"):
+            raise ConfigError(f"{key}: unknown sslmode {sslmode!r}")
+        host = unquote(parts.hostname or "") or query.pop("host", "localhost")
+        try:
+            port = int(query.pop("port", parts.port or 5432))
+        except ValueError as exc:
+            raise ConfigError(f"{key}: invalid port") from exc
+        user = unquote(parts.username or query.pop("user", ""))
+        if not user:
+            raise ConfigError(f"{key}: the URL names no user")
+        database = unquote(parts.path.lstrip("/")) or query.pop("dbname", user)
+        rootcert = query.pop("sslrootcert", None)
+        timeout = float(query.pop("connect_timeout", 10))
+        return cls(
+            host=host,
+            port=port,
+            user=user,
+            password=Secret(unquote(parts.password or query.pop("password", ""))),
+            database=database,
+            sslmode=sslmode,
+            sslrootcert=Path(rootcert) if rootcert else None,
+            connect_timeout=timeout,
+        )
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    kind: str
+    backend: BackendAddress
+    pool_size: int = 20
+    pool_timeout: float = 10.0
+    statement_timeout_ms: int = 60_000
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig
+    users: tuple[UserConfig, ...]
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    path: Path | None = None
+
+    def user(self, name: str) -> UserConfig | None:
+        for user in self.users:
+            if user.name == name:
+                return user
+        return None
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_config(raw, base_dir=path.parent, path=path)
+
+
+def parse_config(raw: dict[str, Any], base_dir: Path = Path("."), path: Path | None = None) -> Config:
+    unknown = set(raw) - {"server", "users", "sources"}
+    if unknown:
+        raise ConfigError(f"unknown top-level key {sorted(unknown)[0]!r}")
+    server = _parse_server(_table(raw, "server", "server"), base_dir)
+    sources = {
+        name: _parse_source(name, _table({name: table}, name, f"sources.{name}"))
+        for name, table in _table(raw, "sources", "sources").items()
+    }
+    users_raw = raw.get("users", [])
+    if not isinstance(users_raw, list):
+        raise ConfigError("users: expected an array of tables ([[users]])")
+    users = tuple(_parse_user(i, u, sources) for i, u in enumerate(users_raw))
+    names = [u.name for u in users]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError(f"users: user {name!r} is defined twice")
+    return Config(server=server, users=users, sources=sources, path=path)
+
+
+def _table(raw: dict[str, Any], name: str, key: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key}: expected a table")
+    return value
+
+
+def _take(table: dict[str, Any], name: str, kind: type | tuple[type, ...], key: str, default: Any) -> Any:
+    if name not in table:
+        return default
+    value = table[name]
+    # bool is an int in Python; a port of `true` is still a mistake.
+    if isinstance(value, bool) and bool not in (kind if isinstance(kind, tuple) else (kind,)):
+        raise ConfigError(f"{key}.{name}: expected {_kind_name(kind)}, got a boolean")
+    if not isinstance(value, kind):
+        raise ConfigError(f"{key}.{name}: expected {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join({str: "a string", int: "an integer", float: "a number", bool: "a boolean",
+                        list: "an array"}.get(k, k.__name__) for k in kinds)
+
+
+def _reject_unknown(table: dict[str, Any], allowed: set[str], key: str) -> None:
+    for name in table:
+        if name not in allowed:
+            raise ConfigError(f"{key}.{name}: unknown key")
+
+
+def _parse_server(table: dict[str, Any], base_dir: Path) -> ServerConfig:
+    key = "server"
+    _reject_unknown(table, set(ServerConfig.__dataclass_fields__), key)
+    defaults = ServerConfig()
+    tls = _take(table, "tls", str, key, defaults.tls)
+    if tls not in TLS_MODES:
+        raise ConfigError(f"server.tls: expected one of {', '.join(TLS_MODES)}, got {tls!r}")
+    auth = _take(table, "auth", str, key, defaults.auth)
+    if auth not in AUTH_METHODS:
+        raise ConfigError(f"server.auth: expected one of {', '.join(AUTH_METHODS)}, got {auth!r}")
+    port = _take(table, "port", int, key, defaults.port)
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"server.port: {port} is not a TCP port")
+    cert = _take(table, "tls_cert", str, key, None)
+    tls_key = _take(table, "tls_key", str, key, None)
+    if (cert is None) != (tls_key is None):
+        raise ConfigError("server.tls_cert and server.tls_key must be given together")
+    return ServerConfig(
+        host=_take(table, "host", str, key, defaults.host),
+        port=port,
+        tls=tls,
+        tls_cert=base_dir / cert if cert else None,
+        tls_key=base_dir / tls_key if tls_key else None,
+        state_dir=base_dir / _take(table, "state_dir", str, key, str(defaults.state_dir)),
+        auth=auth,
+        auth_timeout=float(_take(table, "auth_timeout", (int, float), key, defaults.auth_timeout)),
+        max_message_size=_take(table, "max_message_size", int, key, defaults.max_message_size),
+        max_client_connections=_take(
+            table, "max_client_connections", int, key, defaults.max_client_connections
+        ),
+    )
+
+
+def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> UserConfig:
+    key = f"users[{index}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{key}: expected a table")
+    _reject_unknown(table, {"name", "password", "sources"}, key)
+    name = _take(table, "name", str, key, None)
+    if not name:
+        raise ConfigError(f"{key}.name: required")
+    password = _take(table, "password", str, key, None)
+    if password is None:
+        raise ConfigError(f"{key}.password: required")
+    allowed = _take(table, "sources", list, key, None)
+    if allowed is not None:
+        for source in allowed:
+            if source not in sources:
+                raise ConfigError(f"{key}.sources: unknown source {source!r}")
+        allowed = tuple(allowed)
+    return UserConfig(name=name, password=Secret(password), sources=allowed)
+
+
+def _parse_source(name: str, table: dict[str, Any]) -> SourceConfig:
+    key = f"sources.{name}"
+    _reject_unknown(
+        table, {"kind", "dsn", "pool_size", "pool_timeout", "statement_timeout"}, key
+    )
+    kind = _take(table, "kind", str, key, None)
+    if kind not in SOURCE_KINDS:
+        raise ConfigError(f"{key}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+    dsn = _take(table, "dsn", str, key, None)
+    if not dsn:
+        raise ConfigError(f"{key}.dsn: required for kind {kind!r}")
+    pool_size = _take(table, "pool_size", int, key, 20)
+    if pool_size < 1:
+        raise ConfigError(f"{key}.pool_size: must be at least 1")
+    timeout = _take(table, "statement_timeout", (int, str), key, "60s")
+    return SourceConfig(
+        name=name,
+        kind=kind,
+        backend=BackendAddress.from_dsn(dsn, f"{key}.dsn"),
+        pool_size=pool_size,
+        pool_timeout=float(_take(table, "pool_timeout", (int, float), key, 10.0)),
+        statement_timeout_ms=_duration_ms(timeout, f"{key}.statement_timeout"),
+    )
+
+
+def _duration_ms(value: int | str, key: str) -> int:
+    """Durations are milliseconds as integers, or strings such as "30s", "500ms", "2min"."""
+    if isinstance(value, int):
+        return value
+    units = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000}
+    text = value.strip()
+    for unit in sorted(units, key=len, reverse=True):
+        if text.endswith(unit) and text[: -len(unit)].strip().replace(".", "", 1).isdigit():
+            return int(float(text[: -len(unit)]) * units[unit])
+    raise ConfigError(f"{key}: expected a duration such as \"30s\", got {value!r}")

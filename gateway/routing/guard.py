@@ -1,0 +1,246 @@
+"""The read-only guard: one entry point that decides whether a statement text may run.
+
+Every path that carries SQL to a backend calls `Guard.check`. The text is tokenized and parsed
+with sqlglot; each statement is classified from its syntax tree against an allow-list, and
+anything not recognised as safe is refused (fail closed). Utility statements that sqlglot does not
+model (SHOW, DECLARE, EXPLAIN, PREPARE, BEGIN with modes...) are read by `utility.py` from their
+complete token stream, never from a first keyword alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ErrorLevel, ParseError, TokenError
+from sqlglot.tokens import Token, TokenType
+
+from gateway.protocol.errors import (
+    INSUFFICIENT_PRIVILEGE,
+    PROGRAM_LIMIT_EXCEEDED,
+    READ_ONLY_SQL_TRANSACTION,
+    SYNTAX_ERROR,
+    PgError,
+)
+from gateway.routing import functions
+from gateway.routing.utility import UtilityRejected, classify_utility
+
+# sqlglot logs a warning for every statement it falls back to a Command for; the guard handles
+# those itself, so the warnings are noise.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+DEFAULT_MAX_LENGTH = 1_000_000
+DEFAULT_MAX_DEPTH = 200
+
+
+@dataclass(frozen=True)
+class Verdict:
+    error: PgError | None
+    statements: tuple[exp.Expression | None, ...] = ()
+
+    @property
+    def allowed(self) -> bool:
+        return self.error is None
+
+
+class Guard:
+    def __init__(
+        self,
+        dialect: str = "postgres",
+        *,
+        max_length: int = DEFAULT_MAX_LENGTH,
+        max_depth: int = DEFAULT_MAX_DEPTH,
+        cache_size: int = 4096,
+    ) -> None:
+        self.dialect = sqlglot.Dialect.get_or_raise(dialect)
+        self.max_length = max_length
+        self.max_depth = max_depth
+        self._cache: OrderedDict[str, Verdict] = OrderedDict()
+        self._cache_size = cache_size
+
+    def check(self, text: str) -> PgError | None:
+        """The guard's single entry point: None when every statement in `text` may run."""
+        return self.classify(text).error
+
+    def classify(self, text: str) -> Verdict:
+        cached = self._cache.get(text)
+        if cached is not None:
+            self._cache.move_to_end(text)
+            return cached
+        verdict = self._classify(text)
+        self._cache[text] = verdict
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return verdict
+
+    # --- classification --------------------------------------------------------------------
+    def _classify(self, text: str) -> Verdict:
+        if len(text) > self.max_length:
+            return Verdict(
+                PgError(
+                    PROGRAM_LIMIT_EXCEEDED,
+                    f"statement text of {len(text)} characters exceeds the limit of "
+                    f"{self.max_length}",
+                )
+            )
+        depth_error = _nesting_error(text, self.max_depth)
+        if depth_error is not None:
+            return Verdict(depth_error)
+        try:
+            tokens = self.dialect.tokenize(text)
+        except TokenError as exc:
+            return Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}"))
+        trees: list[exp.Expression | None] = []
+        for chunk, source in _split_statements(tokens, text):
+            try:
+                tree = self._classify_statement(chunk, source)
+            except UtilityRejected as exc:
+                return Verdict(exc.error)
+            trees.append(tree)
+        return Verdict(None, tuple(trees))
+
+    def _classify_statement(self, tokens: list[Token], source: str) -> exp.Expression | None:
+        if not tokens:
+            return None
+        try:
+            parsed = self.dialect.parser(error_level=ErrorLevel.IMMEDIATE).parse(tokens, source)
+            tree = parsed[0] if parsed else None
+        except ParseError as exc:
+            # Statements sqlglot does not model (BEGIN READ ONLY, MOVE...) may still be utility
+            # statements the guard knows; otherwise the parser's message goes to the client.
+            classify_utility(source, self, parse_error=_parse_message(exc))
+            return None
+        if tree is None:
+            return None
+        self.check_tree(tree, source)
+        return tree
+
+    def check_tree(self, tree: exp.Expression, source: str) -> None:
+        """Raise UtilityRejected unless the statement tree is allowed."""
+        if isinstance(tree, exp.Query | exp.Values):
+            self.check_query(tree, source)
+        elif isinstance(tree, exp.Set):
+            classify_utility(source, self)
+        elif isinstance(tree, exp.Copy):
+            self._check_copy(tree, source)
+        else:
+            # Command, and the generic nodes sqlglot returns for statements it does not model
+            # (DISCARD ALL as Alias, CHECKPOINT as Column...).
+            classify_utility(source, self)
+
+    def check_query(self, tree: exp.Expression, source: str) -> None:
+        for node in tree.walk():
+            if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge):
+                raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)
+            if isinstance(node, exp.Create | exp.Drop | exp.Alter | exp.TruncateTable | exp.Command):
+                raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)
+            if isinstance(node, exp.Into):
+                raise _read_only("SELECT INTO creates a table and is not allowed", source, node)
+            if isinstance(node, exp.Lock):
+                raise _read_only("SELECT ... FOR UPDATE/SHARE locks rows and is not allowed", source, node)
+            if isinstance(node, exp.Func):
+                name = functions.function_name(node)
+                if name is not None and functions.is_denied(name):
+                    raise UtilityRejected(
+                        PgError(
+                            INSUFFICIENT_PRIVILEGE,
+                            f"function {name}() is not allowed through MetaHog",
+                            position=_position(source, node),
+                        )
+                    )
+
+    def _check_copy(self, tree: exp.Copy, source: str) -> None:
+        target = tree.this
+        files = tree.args.get("files") or []
+        to_stdout = (
+            tree.args.get("kind") is False
+            and len(files) == 1
+            and isinstance(files[0], exp.Var | exp.Column | exp.Identifier)
+            and files[0].name.upper() == "STDOUT"
+        )
+        if not to_stdout:
+            raise _read_only("only COPY ... TO STDOUT is allowed", source, tree)
+        if isinstance(target, exp.Expression):
+            inner = target.this if isinstance(target, exp.Subquery) else target
+            if isinstance(inner, exp.Query | exp.Values):
+                self.check_query(inner, source)
+            elif not isinstance(inner, exp.Table | exp.Schema):
+                raise _read_only("COPY of this source is not allowed", source, tree)
+
+
+def _split_statements(tokens: list[Token], text: str) -> list[tuple[list[Token], str]]:
+    """Statements separated by top-level semicolons, each with its exact source text."""
+    chunks: list[tuple[list[Token], str]] = []
+    current: list[Token] = []
+    start = 0
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            chunks.append((current, text[start : token.start]))
+            current = []
+            start = token.end + 1
+        else:
+            current.append(token)
+    chunks.append((current, text[start:]))
+    return [(chunk, source) for chunk, source in chunks if chunk] or [([], "")]
+
+
+def _nesting_error(text: str, max_depth: int) -> PgError | None:
+    """A cheap bound on parenthesis depth, before the recursive parser sees the text. Counting
+    inside strings over-estimates depth, which only ever refuses more."""
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    if deepest > max_depth:
+        return PgError(
+            PROGRAM_LIMIT_EXCEEDED,
+            f"statement nesting depth {deepest} exceeds the limit of {max_depth}",
+        )
+    return None
+
+
+def _parse_message(exc: ParseError) -> PgError:
+    errors = exc.errors or [{}]
+    first = errors[0]
+    description = first.get("description") or str(exc).splitlines()[0]
+    line, col = first.get("line"), first.get("col")
+    where = f" at line {line}, column {col}" if line is not None else ""
+    near = first.get("highlight")
+    near_text = f" near \"{near}\"" if near else ""
+    return PgError(SYNTAX_ERROR, f"syntax error{near_text}{where}: {description}")
+
+
+def _kind(node: exp.Expression) -> str:
+    if isinstance(node, exp.Command):
+        return str(node.this).upper()
+    return {
+        exp.Insert: "INSERT",
+        exp.Update: "UPDATE",
+        exp.Delete: "DELETE",
+        exp.Merge: "MERGE",
+        exp.Create: "CREATE",
+        exp.Drop: "DROP",
+        exp.TruncateTable: "TRUNCATE",
+    }.get(type(node), type(node).__name__.upper())
+
+
+def _position(source: str, node: exp.Expression) -> int | None:
+    meta = node.meta if hasattr(node, "meta") else {}
+    start = meta.get("start") if isinstance(meta, dict) else None
+    return start + 1 if isinstance(start, int) else None
+
+
+def _read_only(message: str, source: str, node: exp.Expression) -> UtilityRejected:
+    return UtilityRejected(
+        PgError(
+            READ_ONLY_SQL_TRANSACTION,
+            f"{message}: MetaHog is read-only",
+            position=_position(source, node),
+        )
+    )

@@ -1,0 +1,105 @@
+"""The listening gateway: sockets, TLS material, source pools and the cancel-key registry."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+
+from gateway.backends.postgres.pool import PostgresPool
+from gateway.config import Config
+from gateway.protocol import tls as tls_files
+from gateway.protocol.errors import TOO_MANY_CONNECTIONS, PgError
+from gateway.protocol.startup import TlsSettings
+from gateway.routing.guard import Guard
+from gateway.session import ClientSession, new_cancel_key
+
+log = logging.getLogger(__name__)
+
+
+class Gateway:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.tls = self._load_tls()
+        self.pools = {name: PostgresPool(source) for name, source in config.sources.items()}
+        self.guard = Guard("postgres")
+        self._sessions: dict[int, ClientSession] = {}
+        self._connections = 0
+        self._server: asyncio.Server | None = None
+
+    def _load_tls(self) -> TlsSettings | None:
+        server = self.config.server
+        if server.tls == "off":
+            return None
+        if server.tls_cert and server.tls_key:
+            cert, key = server.tls_cert, server.tls_key
+        else:
+            cert, key = tls_files.ensure_self_signed(server.state_dir / "tls", server.host)
+        return TlsSettings(cert, key, tls_files.server_context(cert, key))
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return self._server.sockets[0].getsockname()[1]
+
+    async def start(self) -> None:
+        server = self.config.server
+        self._server = await asyncio.start_server(
+            self._handle, server.host, server.port, limit=2**20, reuse_address=True
+        )
+        log.info("listening on %s:%d", server.host, self.port)
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for pool in self.pools.values():
+            pool.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._connections += 1
+        try:
+            if self._connections > self.config.server.max_client_connections:
+                writer.write(
+                    PgError(TOO_MANY_CONNECTIONS, "sorry, too many clients already",
+                            severity="FATAL").encode()
+                )
+                await writer.drain()
+                writer.close()
+                return
+            await ClientSession(self, reader, writer).run()
+        except Exception:
+            log.exception("session failed")
+            writer.close()
+        finally:
+            self._connections -= 1
+
+    # --- cancel keys -----------------------------------------------------------------------
+    def register(self, session: ClientSession) -> tuple[int, int]:
+        pid, secret = new_cancel_key(self._sessions)
+        self._sessions[pid] = session
+        return pid, secret
+
+    def forget(self, session: ClientSession) -> None:
+        if self._sessions.get(session.pid) is session:
+            del self._sessions[session.pid]
+
+    def cancel(self, pid: int, secret: int) -> None:
+        """Cancel the running query of the session holding this key, if the secret matches."""
+        session = self._sessions.get(pid)
+        if session is None or not hmac.compare_digest(
+            session.secret.to_bytes(4, "big"), secret.to_bytes(4, "big")
+        ):
+            log.info("ignored cancel request with an unknown key")
+            return
+        task = asyncio.ensure_future(session.cancel())
+        self._background = getattr(self, "_background", set())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)

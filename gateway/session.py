@@ -1,0 +1,213 @@
+"""One client connection from its first byte to its last: start-up, authentication, routing to a
+source, then the relay. This is where protocol, routing and backends meet; each of them stays
+ignorant of the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from typing import TYPE_CHECKING
+
+from gateway.backends.postgres.connection import BackendConnection
+from gateway.backends.postgres.relay import (
+    ClientChannel,
+    PostgresRelay,
+    client_parameter_status,
+    python_codec,
+)
+from gateway.protocol import messages
+from gateway.protocol.errors import (
+    INSUFFICIENT_PRIVILEGE,
+    INVALID_CATALOG_NAME,
+    PROTOCOL_VIOLATION,
+    PgError,
+    notice,
+)
+from gateway.protocol.framing import ConnectionClosed
+from gateway.protocol.startup import CancelTarget, StartupRequest, authenticate, negotiate
+from gateway.routing.settings import STARTUP_KEYS, is_safe_setting, parse_options
+
+if TYPE_CHECKING:
+    from gateway.server import Gateway
+
+log = logging.getLogger(__name__)
+
+# What every client is told after authentication, as PostgreSQL 15 reports it.
+REPORTED_PARAMETERS = (
+    "server_version",
+    "server_encoding",
+    "client_encoding",
+    "DateStyle",
+    "IntervalStyle",
+    "integer_datetimes",
+    "standard_conforming_strings",
+    "TimeZone",
+    "application_name",
+    "is_superuser",
+    "session_authorization",
+    "default_transaction_read_only",
+    "in_hot_standby",
+)
+_FALLBACKS = {
+    "server_version": "15.0",
+    "server_encoding": "UTF8",
+    "client_encoding": "UTF8",
+    "DateStyle": "ISO, MDY",
+    "IntervalStyle": "postgres",
+    "integer_datetimes": "on",
+    "standard_conforming_strings": "on",
+    "TimeZone": "UTC",
+    "application_name": "",
+    "default_transaction_read_only": "on",
+    "in_hot_standby": "off",
+}
+
+
+def client_settings(params: dict[str, str]) -> tuple[dict[str, str], list[str]]:
+    """Split start-up parameters into the settings to apply and the names refused. Settings that
+    could lift the gateway's limits are never forwarded."""
+    requested = [(name, value) for name, value in params.items() if name not in STARTUP_KEYS]
+    requested += parse_options(params.get("options", ""))
+    settings = {"application_name": params.get("application_name", "")}
+    refused = []
+    for name, value in requested:
+        if is_safe_setting(name):
+            settings[name] = value
+        else:
+            refused.append(name)
+    return settings, refused
+
+
+class ClientSession:
+    def __init__(
+        self, gateway: Gateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.gateway = gateway
+        self.reader = reader
+        self.writer = writer
+        self.pid = 0
+        self.secret = 0
+        self.relay: PostgresRelay | None = None
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except PgError as error:
+            self._write(error.encode())
+        except ConnectionClosed:
+            pass
+        except TimeoutError:
+            self._write(
+                PgError(
+                    PROTOCOL_VIOLATION, "canceling authentication due to timeout", severity="FATAL"
+                ).encode()
+            )
+        except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
+            log.debug("client %s: connection lost: %s", self.peer, exc)
+        finally:
+            try:
+                await asyncio.wait_for(self.writer.drain(), 5)
+            except Exception:
+                pass
+            self.writer.close()
+
+    def _write(self, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(data)
+
+    async def _run(self) -> None:
+        config = self.gateway.config
+        async with asyncio.timeout(config.server.auth_timeout):
+            request = await negotiate(
+                self.reader, self.writer, self.gateway.tls, config.server.tls == "require"
+            )
+            if isinstance(request, CancelTarget):
+                self.gateway.cancel(request.pid, request.secret)
+                return
+            await authenticate(self.reader, self.writer, config, request, self.gateway.tls)
+        pool = self._route(request)
+        self._write(messages.authentication(messages.AUTH_OK))
+        settings, refused = client_settings(request.params)
+        backend = await pool.acquire()
+        try:
+            await self._attach(request, backend, settings, refused)
+            channel = ClientChannel(
+                self.reader,
+                self.writer,
+                user=request.user,
+                max_message_size=config.server.max_message_size,
+                codec=python_codec(backend.parameters.get("client_encoding", "UTF8")),
+            )
+            self.relay = PostgresRelay(channel, backend, self.gateway.guard.check)
+            log.info(
+                "session %d: %s connected as %s to %s", self.pid, self.peer, request.user,
+                request.database,
+            )
+            await self.relay.run()
+        finally:
+            self.gateway.forget(self)
+            await pool.release(backend)
+
+    def _route(self, request: StartupRequest):
+        user = self.gateway.config.user(request.user)
+        pool = self.gateway.pools.get(request.database)
+        if pool is None:
+            raise PgError(
+                INVALID_CATALOG_NAME,
+                f'database "{request.database}" does not exist',
+                severity="FATAL",
+            )
+        if user is None or not user.may_use(request.database):
+            raise PgError(
+                INSUFFICIENT_PRIVILEGE,
+                f'permission denied for database "{request.database}"',
+                detail="User does not have CONNECT privilege.",
+                severity="FATAL",
+            )
+        return pool
+
+    async def _attach(
+        self,
+        request: StartupRequest,
+        backend: BackendConnection,
+        settings: dict[str, str],
+        refused: list[str],
+    ) -> None:
+        errors = await backend.set_parameters(settings)
+        if errors:
+            error = errors[0]
+            error.severity = "FATAL"
+            raise error
+        for name in refused:
+            self._write(
+                notice(
+                    f'startup parameter "{name}" is not allowed through MetaHog and was ignored',
+                    severity="WARNING",
+                )
+            )
+        reported = dict(_FALLBACKS)
+        reported.update(backend.parameters)
+        for name in REPORTED_PARAMETERS:
+            if name not in reported:
+                reported[name] = ""
+        for name, value in reported.items():
+            self._write(client_parameter_status(name, value, request.user))
+        self.pid, self.secret = self.gateway.register(self)
+        self._write(messages.BackendKeyData.build(pid=self.pid, secret=self.secret))
+        self._write(messages.ReadyForQuery.build(status=ord(backend.status)))
+        await self.writer.drain()
+
+    async def cancel(self) -> None:
+        if self.relay is not None:
+            await self.relay.cancel()
+
+
+def new_cancel_key(taken: set[int] | dict[int, object]) -> tuple[int, int]:
+    while True:
+        pid = secrets.randbelow(2**31 - 1) + 1
+        if pid not in taken:
+            return pid, secrets.randbits(32)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from gateway.routing.settings import is_safe_setting
+
 DENIED_FUNCTIONS: frozenset[str] = frozenset(
     {
         "set_config",
@@ -80,3 +82,13 @@ def function_name(node: exp.Func) -> str | None:
 def is_denied(name: str) -> bool:
     name = name.lower().rsplit(".", 1)[-1]
     return name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES)
+
+
+def is_safe_set_config(node: exp.Func) -> bool:
+    """set_config() is SET in function form: drivers such as asyncpg call it to turn JIT off.
+    It passes when its setting is a literal naming an allowed setting, like SET would."""
+    arguments = node.expressions if isinstance(node, exp.Anonymous) else list(node.args.values())
+    if not arguments:
+        return False
+    name = arguments[0]
+    return isinstance(name, exp.Literal) and name.is_string and is_safe_setting(name.this)

@@ -26,6 +26,7 @@ from gateway.protocol.errors import (
     PgError,
 )
 from gateway.routing import functions
+from gateway.routing.dialect import GatewayPostgres
 from gateway.routing.utility import UtilityRejected, classify_utility
 
 # sqlglot logs a warning for every statement it falls back to a Command for; the guard handles
@@ -55,7 +56,7 @@ class Guard:
         max_depth: int = DEFAULT_MAX_DEPTH,
         cache_size: int = 4096,
     ) -> None:
-        self.dialect = sqlglot.Dialect.get_or_raise(dialect)
+        self.dialect = GatewayPostgres() if dialect == "postgres" else sqlglot.Dialect.get_or_raise(dialect)
         self.max_length = max_length
         self.max_depth = max_depth
         self._cache: OrderedDict[str, Verdict] = OrderedDict()
@@ -143,6 +144,8 @@ class Guard:
                 raise _read_only("SELECT ... FOR UPDATE/SHARE locks rows and is not allowed", source, node)
             if isinstance(node, exp.Func):
                 name = functions.function_name(node)
+                if name == "set_config" and functions.is_safe_set_config(node):
+                    continue
                 if name is not None and functions.is_denied(name):
                     raise UtilityRejected(
                         PgError(

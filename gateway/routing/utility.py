@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from sqlglot import exp
-from sqlglot.dialects.postgres import Postgres
 from sqlglot.errors import ErrorLevel, ParseError, TokenError
 from sqlglot.tokens import Token, TokenType
 
@@ -23,6 +22,7 @@ from gateway.protocol.errors import (
     SYNTAX_ERROR,
     PgError,
 )
+from gateway.routing.dialect import GatewayPostgres
 from gateway.routing.settings import SPECIAL_FORMS, is_safe_setting
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class UtilityRejected(Exception):
         self.error = error
 
 
-class _PlainTokenizer(Postgres.Tokenizer):
+class _PlainTokenizer(GatewayPostgres.Tokenizer):
     # Without COMMANDS, the tokenizer keeps every word of a utility statement as its own token
     # instead of folding the rest of the statement into one string.
     COMMANDS: set[TokenType] = set()

@@ -66,7 +66,7 @@ INSERT INTO typed VALUES
   '00000000-0000-0000-0000-000000000000', '[]', '{}', '{}', '-00:00:01', '\\x', '-Infinity', false),
  (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL);
 
-GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader, md5_user, pw_user;
+GRANT SELECT ON ALL TABLES IN SCHEMA public TO reader, md5_user, pw_user, tls_user;
 """
 
 

@@ -6,12 +6,16 @@ import argparse
 import asyncio
 import getpass
 import logging
-import signal
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 from gateway import __version__
-from gateway.config import ConfigError, load_config
+from gateway.config import Config, ConfigError, load_config
 from gateway.protocol.scram import make_verifier
+
+
+_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(handler=_serve)
 
+    demo = commands.add_parser(
+        "demo",
+        help="run the gateway on an embedded PostgreSQL with sample data",
+        description=(
+            "Start an embedded PostgreSQL (the system's server binaries; on Debian: apt-get "
+            "install postgresql) holding a small shop dataset, and the gateway in front of it. "
+            "Needs no configuration; data is kept in --data-dir so later runs start in seconds."
+        ),
+    )
+    demo.add_argument("--port", type=int, default=6543, help="gateway port (default: %(default)s)")
+    demo.add_argument(
+        "--data-dir", help="where the embedded database lives (default: a per-user data directory)"
+    )
+    demo.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+        help="log verbosity (default: %(default)s)",
+    )
+    demo.set_defaults(handler=_demo)
+
     user = commands.add_parser("user", help="manage gateway users", description="Manage gateway users.")
     user_commands = user.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
     add = user_commands.add_parser(
@@ -73,45 +96,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=args.log_level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"metahog: invalid config: {exc}", file=sys.stderr)
         return 2
+    from gateway.server import serve_until_signalled
+
+    _install_uvloop()
+    return asyncio.run(serve_until_signalled(config, _banner_for(config)))
+
+
+def _install_uvloop() -> None:
     try:
         import uvloop
-
-        uvloop.install()
     except ImportError:
-        pass
-    return asyncio.run(_run_gateway(config))
+        return
+    uvloop.install()
 
 
-async def _run_gateway(config) -> int:
-    from gateway.server import Gateway
+def _banner_for(config: Config) -> Callable[[int], str]:
+    sources = ", ".join(config.sources) or "none"
+    return lambda port: f"metahog listening on {config.server.host}:{port} (sources: {sources})"
 
-    gateway = Gateway(config)
-    await gateway.start()
-    print(
-        f"metahog listening on {config.server.host}:{gateway.port} "
-        f"(sources: {', '.join(config.sources) or 'none'})",
-        file=sys.stderr,
-        flush=True,
-    )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    serving = asyncio.create_task(gateway.serve_forever())
-    await stop.wait()
-    serving.cancel()
-    await gateway.close()
-    return 0
+
+def _demo(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=args.log_level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
+    from gateway.demo import run_demo
+
+    _install_uvloop()
+    return run_demo(args.port, Path(args.data_dir) if args.data_dir else None)
 
 
 def _user_add(args: argparse.Namespace) -> int:

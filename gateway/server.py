@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import signal
+import sys
+from collections.abc import Callable
 
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.config import Config
@@ -103,3 +106,19 @@ class Gateway:
         self._background = getattr(self, "_background", set())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+
+async def serve_until_signalled(config: Config, banner: Callable[[int], str]) -> int:
+    """Run a gateway until SIGINT or SIGTERM, then close it cleanly."""
+    gateway = Gateway(config)
+    await gateway.start()
+    print(banner(gateway.port), file=sys.stderr, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    serving = asyncio.create_task(gateway.serve_forever())
+    await stop.wait()
+    serving.cancel()
+    await gateway.close()
+    return 0

@@ -66,13 +66,18 @@ class LocalPostgres:
         ssl: bool = False,
         hba: Sequence[str] = (),
         settings: dict[str, str] | None = None,
+        directory: Path | None = None,
     ) -> None:
         self.bindir = find_bindir()
         self.port = port or free_port()
         self.ssl = ssl
         self.hba = list(hba)
         self.settings = settings or {}
-        self.directory = Path(tempfile.mkdtemp(prefix="metahog-pg-"))
+        # A given directory is kept between runs; a temporary one is removed by stop().
+        self.keep = directory is not None
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
+        self.directory = directory or Path(tempfile.mkdtemp(prefix="metahog-pg-"))
         self.data = self.directory / "data"
         self._as_user: list[str] = []
         if os.geteuid() == 0:
@@ -86,17 +91,29 @@ class LocalPostgres:
         return str(self.directory)
 
     def _run(self, args: Sequence[str], **kwargs) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self._as_user, *args], check=True, capture_output=True, text=True, **kwargs
-        )
+        result = subprocess.run([*self._as_user, *args], capture_output=True, text=True, **kwargs)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"{Path(args[0]).name} failed (exit {result.returncode}): "
+                f"{(result.stderr or result.stdout).strip()}"
+            )
+        return result
+
+    @property
+    def initialized(self) -> bool:
+        return (self.data / "PG_VERSION").exists()
 
     def start(self) -> LocalPostgres:
+        if self.initialized:
+            self._write_port()
+            self._pg_ctl_start()
+            return self
         self._run(
             [str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
              "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]
         )
         lines = [
-            f"port = {self.port}",
+            "include_if_exists = 'metahog_port.conf'",
             "listen_addresses = '127.0.0.1'",
             f"unix_socket_directories = '{self.socket_dir}'",
             "fsync = off",
@@ -116,11 +133,19 @@ class LocalPostgres:
             conf.write("\n".join(lines) + "\n")
         hba = ["local all all trust", *self.hba, "host all all 127.0.0.1/32 scram-sha-256"]
         (self.data / "pg_hba.conf").write_text("\n".join(hba) + "\n")
+        self._write_port()
+        self._pg_ctl_start()
+        return self
+
+    def _write_port(self) -> None:
+        # The port lives in its own file so that a kept cluster can move to a free port.
+        self._write_owned(self.data / "metahog_port.conf", f"port = {self.port}\n".encode(), 0o644)
+
+    def _pg_ctl_start(self) -> None:
         self._run(
             [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.directory / "log"),
              "-w", "-t", "60", "start"]
         )
-        return self
 
     def _write_owned(self, path: Path, data: bytes, mode: int) -> None:
         path.write_bytes(data)
@@ -150,12 +175,12 @@ class LocalPostgres:
 
     def stop(self) -> None:
         try:
-            self._run(
-                [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "-w", "stop"]
-            )
-        except subprocess.CalledProcessError:
+            mode = "fast" if self.keep else "immediate"
+            self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "stop"])
+        except RuntimeError:
             pass
-        shutil.rmtree(self.directory, ignore_errors=True)
+        if not self.keep:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> LocalPostgres:
         return self.start()

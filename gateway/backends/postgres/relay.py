@@ -50,7 +50,8 @@ _READ_SIZE = 256 * 1024
 
 @dataclass
 class Rejection:
-    sync_point: int
+    # The sentinel's own marker: the backend's error for it quotes the sentinel text.
+    marker: bytes
     error: PgError
 
 
@@ -86,6 +87,7 @@ class PostgresRelay:
         self._marker = f"metahog_rejected_{secrets.token_hex(8)}"
         self._marker_bytes = self._marker.encode()
         self._rejections: deque[Rejection] = deque()
+        self._rejection_count = 0
         self._sync_points_sent = 0
         self._ready_seen = 0
         self._client_gone = False
@@ -253,13 +255,23 @@ class PostgresRelay:
         self.backend_unsynced = True
         if error is None:
             return message
-        self._rejections.append(Rejection(self._sync_points_sent, error))
-        return messages.Parse.build(statement=b"", query=self._marker_bytes, param_types=[])
+        return messages.Parse.build(statement=b"", query=self._sentinel(error), param_types=[])
 
     def _reject_simple(self, error: PgError) -> bytes:
-        self._rejections.append(Rejection(self._sync_points_sent, error))
+        query = self._sentinel(error)
         self._sync_points_sent += 1
-        return messages.Query.build(query=self._marker_bytes)
+        return messages.Query.build(query=query)
+
+    def _sentinel(self, error: PgError) -> bytes:
+        """The text of a new sentinel, numbered so that its error names exactly this rejection.
+        Counting ReadyForQuery messages cannot tell which rejection an error belongs to: after
+        an extended-protocol error the backend skips everything up to Sync, including a Query
+        (which then sends no ReadyForQuery) and other sentinels (which then send no error)."""
+        self._rejection_count += 1
+        # Fixed width, so that no marker is a prefix of another.
+        marker = b"%s_%010d" % (self._marker_bytes, self._rejection_count)
+        self._rejections.append(Rejection(marker, error))
+        return marker
 
     # --- backend to client -----------------------------------------------------------------
     async def _pump_backend(self) -> None:
@@ -338,10 +350,11 @@ class PostgresRelay:
     def _error(self, message: bytes) -> bytes:
         if self._marker_bytes not in message:
             return message
-        while self._rejections and self._rejections[0].sync_point < self._ready_seen:
-            self._rejections.popleft()
-        if self._rejections and self._rejections[0].sync_point == self._ready_seen:
-            return self._rejections.popleft().error.encode()
+        # Answers come in order: sentinels queued before this one were skipped by the backend.
+        while self._rejections:
+            rejection = self._rejections.popleft()
+            if rejection.marker in message:
+                return rejection.error.encode()
         return PgError(PROTOCOL_VIOLATION, "statement rejected by the gateway").encode()
 
     def _parameter_status(self, message: bytes) -> None:

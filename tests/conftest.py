@@ -195,7 +195,7 @@ dsn = "{pg.dsn('reader', READER_PASSWORD, 'otherdb', sslmode='disable')}"
 
 def start_gateway(config_path: Path, port: int, directory: Path) -> GatewayProcess:
     log_path = directory / "gateway.log"
-    log_file = open(log_path, "wb")  # noqa: SIM115 - handed to the child
+    log_file = open(log_path, "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway", "serve", "--config", str(config_path), "--log-level", "debug"],
         stdout=log_file,
@@ -235,7 +235,7 @@ def gateway_factory(pg: LocalPostgres) -> Iterator:
 
 
 @pytest.fixture(scope="session")
-def gateway(gateway_factory) -> GatewayProcess:  # noqa: ANN001
+def gateway(gateway_factory) -> GatewayProcess:
     return gateway_factory()
 
 

@@ -10,7 +10,7 @@ import pytest
 TYPED = "select id, n, ts, d, u, j, arr, tarr, iv, b, bool from typed order by id"
 
 
-def run(coroutine):  # noqa: ANN001, ANN201
+def run(coroutine):
     return asyncio.run(coroutine)
 
 
@@ -22,7 +22,7 @@ async def fetch_all(dsn: str, query: str, *args: object) -> list[tuple]:
         await conn.close()
 
 
-def direct_url(pg) -> str:  # noqa: ANN001
+def direct_url(pg) -> str:
     return f"postgresql://reader:reader-pw@127.0.0.1:{pg.port}/testdb"
 
 

@@ -8,7 +8,7 @@ import pytest
 from tests.conftest import READER_PASSWORD
 
 
-def checksum(pg) -> str:  # noqa: ANN001
+def checksum(pg) -> str:
     tables = ("film", "actor", "film_actor", "typed")
     parts = " || ".join(
         f"(select coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from {name} t)"
@@ -125,7 +125,7 @@ def test_backend_tls_follows_the_dsn_sslmode(gateway):
 
 
 @pytest.fixture(scope="module")
-def auth_gateway(gateway_factory, pg):  # noqa: ANN001, ANN201
+def auth_gateway(gateway_factory, pg):
     sources = f"""
 [sources.via_md5]
 kind = "postgres"

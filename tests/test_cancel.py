@@ -14,7 +14,7 @@ from gateway.protocol import messages
 from tests.pgwire import WireClient, errors
 
 
-def backend_activity(pg, marker: str) -> list[str]:  # noqa: ANN001
+def backend_activity(pg, marker: str) -> list[str]:
     out = pg.psql(
         "select state from pg_stat_activity where query like "
         f"'%{marker}%' and pid <> pg_backend_pid()"
@@ -22,7 +22,7 @@ def backend_activity(pg, marker: str) -> list[str]:  # noqa: ANN001
     return [line for line in out.splitlines() if line]
 
 
-def wait_for(predicate, timeout: float = 10.0) -> bool:  # noqa: ANN001
+def wait_for(predicate, timeout: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():

@@ -21,7 +21,7 @@ def psql(dsn: str, *commands: str, stdin: str | None = None) -> subprocess.Compl
     )
 
 
-def direct(pg, *commands: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+def direct(pg, *commands: str) -> subprocess.CompletedProcess[str]:
     dsn = f"host=127.0.0.1 port={pg.port} dbname=testdb user=reader password={READER_PASSWORD}"
     return psql(dsn, *commands)
 

@@ -173,7 +173,7 @@ def test_cleartext_password_only_over_tls(gateway_factory):
     assert "password authentication failed" in message
 
 
-def _gateway_with_tls(factory, mode: str):  # noqa: ANN001, ANN202
+def _gateway_with_tls(factory, mode: str):
     return factory({"tls": mode})
 
 

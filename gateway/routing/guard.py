@@ -60,40 +60,78 @@ class Guard:
         self.max_length = max_length
         self.max_depth = max_depth
         self._cache: OrderedDict[str, Verdict] = OrderedDict()
+        self._shapes: OrderedDict[tuple[object, ...], None] = OrderedDict()
         self._cache_size = cache_size
+        self._literal_dependent = False
+        self._commands = frozenset(self.dialect.tokenizer_class.COMMANDS)
 
     def check(self, text: str) -> PgError | None:
-        """The guard's single entry point: None when every statement in `text` may run."""
-        return self.classify(text).error
+        """The guard's single entry point: None when every statement in `text` may run.
+
+        Two caches keep repeated statements from being parsed again: one by exact text, and one
+        by *shape*, the token stream with literal values masked, so that `... WHERE id = 1` and
+        `... WHERE id = 2` share one verdict. Only allowed verdicts that did not depend on a
+        literal's value are shared by shape; refusals carry positions and stay exact.
+        """
+        cached = self._cache.get(text)
+        if cached is not None:
+            self._cache.move_to_end(text)
+            return cached.error
+        if len(text) > self.max_length:
+            return self._too_long(text).error
+        try:
+            tokens = self.dialect.tokenize(text)
+        except TokenError as exc:
+            return self._remember(text, Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}"))).error
+        shape = _shape(tokens, self._commands)
+        if shape in self._shapes:
+            self._shapes.move_to_end(shape)
+            return None
+        self._literal_dependent = False
+        verdict = self._remember(text, self._classify_tokens(text, tokens))
+        if verdict.allowed and not self._literal_dependent:
+            self._shapes[shape] = None
+            if len(self._shapes) > self._cache_size:
+                self._shapes.popitem(last=False)
+        return verdict.error
 
     def classify(self, text: str) -> Verdict:
+        """The verdict with the statements' syntax trees, for paths that rewrite them."""
         cached = self._cache.get(text)
         if cached is not None:
             self._cache.move_to_end(text)
             return cached
-        verdict = self._classify(text)
+        if len(text) > self.max_length:
+            return self._too_long(text)
+        try:
+            tokens = self.dialect.tokenize(text)
+        except TokenError as exc:
+            return self._remember(text, Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}")))
+        return self._remember(text, self._classify_tokens(text, tokens))
+
+    def note_literal_dependence(self) -> None:
+        """Called when a verdict depends on a literal's value (set_config's setting name)."""
+        self._literal_dependent = True
+
+    def _remember(self, text: str, verdict: Verdict) -> Verdict:
         self._cache[text] = verdict
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return verdict
 
-    # --- classification --------------------------------------------------------------------
-    def _classify(self, text: str) -> Verdict:
-        if len(text) > self.max_length:
-            return Verdict(
-                PgError(
-                    PROGRAM_LIMIT_EXCEEDED,
-                    f"statement text of {len(text)} characters exceeds the limit of "
-                    f"{self.max_length}",
-                )
+    def _too_long(self, text: str) -> Verdict:
+        return Verdict(
+            PgError(
+                PROGRAM_LIMIT_EXCEEDED,
+                f"statement text of {len(text)} characters exceeds the limit of {self.max_length}",
             )
+        )
+
+    # --- classification --------------------------------------------------------------------
+    def _classify_tokens(self, text: str, tokens: list[Token]) -> Verdict:
         depth_error = _nesting_error(text, self.max_depth)
         if depth_error is not None:
             return Verdict(depth_error)
-        try:
-            tokens = self.dialect.tokenize(text)
-        except TokenError as exc:
-            return Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}"))
         trees: list[exp.Expression | None] = []
         for chunk, source in _split_statements(tokens, text):
             try:
@@ -145,6 +183,7 @@ class Guard:
             if isinstance(node, exp.Func):
                 name = functions.function_name(node)
                 if name == "set_config" and functions.is_safe_set_config(node):
+                    self.note_literal_dependence()
                     continue
                 if name is not None and functions.is_denied(name):
                     raise UtilityRejected(
@@ -172,6 +211,35 @@ class Guard:
                 self.check_query(inner, source)
             elif not isinstance(inner, exp.Table | exp.Schema):
                 raise _read_only("COPY of this source is not allowed", source, tree)
+
+
+# Literal tokens whose value never changes what a statement is allowed to do.
+_LITERALS = frozenset(
+    {
+        TokenType.STRING,
+        TokenType.NUMBER,
+        TokenType.NATIONAL_STRING,
+        TokenType.BYTE_STRING,
+        TokenType.BIT_STRING,
+        TokenType.HEX_STRING,
+        TokenType.HEREDOC_STRING,
+        TokenType.RAW_STRING,
+    }
+)
+
+
+def _shape(tokens: list[Token], commands: frozenset[TokenType]) -> tuple[object, ...]:
+    shape: list[object] = []
+    after_command = False
+    for token in tokens:
+        # After a command keyword (PREPARE, EXPLAIN, SHOW...) the tokenizer folds the rest of
+        # the statement into one string token: that string is code, not a literal.
+        if token.token_type in _LITERALS and not after_command:
+            shape.append(token.token_type)
+        else:
+            shape.append((token.token_type, token.text))
+        after_command = token.token_type in commands
+    return tuple(shape)
 
 
 def _split_statements(tokens: list[Token], text: str) -> list[tuple[list[Token], str]]:

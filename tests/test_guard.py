@@ -1,0 +1,179 @@
+"""The guard on its own: classification, SQLSTATEs, and the caches."""
+
+from __future__ import annotations
+
+import pytest
+from asyncpg import introspection
+
+from gateway.routing.guard import Guard
+
+ALLOWED = [
+    "select 1",
+    "",
+    ";",
+    "-- ping",
+    "/* comment */ select 1",
+    "select title from film where title like 'A%' order by 1 limit 3",
+    "with t as (select 1 as a) select * from t",
+    "table film",
+    "values (1, 'a'), (2, 'b')",
+    "select 1 union all select 2 except select 3",
+    "select $$; delete from film$$ as text",
+    "select 'x; drop table film' as s",
+    "show search_path",
+    "show transaction isolation level",
+    "show all",
+    "begin",
+    "begin read only",
+    "begin isolation level repeatable read, read only",
+    "start transaction read only",
+    "commit",
+    "end",
+    "abort",
+    "rollback",
+    "savepoint s1",
+    "release savepoint s1",
+    "rollback to savepoint s1",
+    "set search_path = public, \"$user\"",
+    "set time zone 'UTC'",
+    "set local search_path to pg_catalog",
+    "set session characteristics as transaction read only",
+    "set transaction isolation level serializable",
+    "set extra_float_digits = 3",
+    "set application_name = 'x'",
+    "reset all",
+    "reset search_path",
+    "discard all",
+    "declare c cursor for select * from film",
+    "declare c no scroll cursor with hold for select 1",
+    "fetch forward 10 from c",
+    "move 5 in c",
+    "close c",
+    "close all",
+    "explain select 1",
+    "explain analyze select * from film",
+    "explain (analyze, format json) select 1",
+    "prepare p (int) as select $1",
+    "execute p(1)",
+    "deallocate p",
+    "deallocate all",
+    "unlisten *",
+    "copy (select 1) to stdout",
+    "copy film to stdout with csv",
+    "select current_setting('jit'), set_config('jit', 'off', false)",
+    "select x::oid[] from t",
+    introspection.INTRO_LOOKUP_TYPES,
+]
+
+REFUSED = [
+    ("insert into film values (1)", "25006"),
+    ("update film set title = 'x'", "25006"),
+    ("delete from film", "25006"),
+    ("merge into film using actor on true when matched then delete", "25006"),
+    ("with d as (delete from film returning *) select * from d", "25006"),
+    ("select * into film2 from film", "25006"),
+    ("select * from film for update", "25006"),
+    ("select * from film for share", "25006"),
+    ("create table t (a int)", "25006"),
+    ("drop table film", "25006"),
+    ("alter table film add column x int", "25006"),
+    ("truncate film", "25006"),
+    ("grant select on film to public", "25006"),
+    ("call p()", "25006"),
+    ("do $$ begin end $$", "25006"),
+    ("lock table film", "25006"),
+    ("vacuum", "25006"),
+    ("analyze film", "25006"),
+    ("checkpoint", "25006"),
+    ("listen chan", "25006"),
+    ("notify chan", "25006"),
+    ("copy film from stdin", "25006"),
+    ("copy film to '/tmp/x'", "25006"),
+    ("copy (select 1) to program 'id'", "25006"),
+    ("prepare transaction 'x'", "25006"),
+    ("commit prepared 'x'", "25006"),
+    ("begin read write", "25006"),
+    ("start transaction read write", "25006"),
+    ("set session characteristics as transaction read write", "25006"),
+    ("set transaction read write", "25006"),
+    ("commit; delete from film", "25006"),
+    ("select 1; insert into film values (1)", "25006"),
+    ("explain analyze delete from film", "25006"),
+    ("prepare p as delete from film", "25006"),
+    ("declare c cursor for delete from film returning *", "25006"),
+    ("set default_transaction_read_only = off", "42501"),
+    ("set transaction_read_only = off", "42501"),
+    ("set statement_timeout = 0", "42501"),
+    ("set role postgres", "42501"),
+    ("set session authorization postgres", "42501"),
+    ("reset role", "42501"),
+    ("select set_config('default_transaction_read_only', 'off', false)", "42501"),
+    ("select pg_catalog.SET_CONFIG('statement_timeout', '0', false)", "42501"),
+    ("select nextval('s')", "42501"),
+    ("select * from (select setval('s', 1)) x", "42501"),
+    ("select lo_import('/etc/passwd')", "42501"),
+    ("select pg_read_file('/etc/passwd')", "42501"),
+    ("select pg_terminate_backend(1)", "42501"),
+    ("select pg_advisory_lock(1)", "42501"),
+    ("select dblink('x', 'select 1')", "42501"),
+    ("select query_to_xml('delete from film', true, true, '')", "42501"),
+    ("select txid_current()", "42501"),
+    ("select pg_reload_conf()", "42501"),
+    ("execute p(nextval('s'))", "42501"),
+    ("select from where", "42601"),
+    ("select 'unterminated", "42601"),
+]
+
+
+@pytest.fixture(scope="module")
+def guard() -> Guard:
+    return Guard()
+
+
+@pytest.mark.parametrize("statement", ALLOWED)
+def test_allowed(guard, statement):
+    assert guard.check(statement) is None
+
+
+@pytest.mark.parametrize("statement, sqlstate", REFUSED)
+def test_refused(guard, statement, sqlstate):
+    error = guard.check(statement)
+    assert error is not None, statement
+    assert error.sqlstate == sqlstate, error.message
+    assert error.message
+
+
+def test_messages_name_the_offending_statement_or_function(guard):
+    assert "INSERT" in guard.check("insert into film values (1)").message
+    assert "nextval()" in guard.check("select nextval('s')").message
+    assert "default_transaction_read_only" in guard.check("set default_transaction_read_only=0").message
+
+
+def test_length_and_depth_are_capped_before_parsing():
+    guard = Guard(max_length=1000, max_depth=50)
+    assert guard.check("select " + "1 + " * 400 + "1").sqlstate == "54000"
+    assert guard.check("select " + "(" * 60 + "1" + ")" * 60).sqlstate == "54000"
+    assert guard.check("select " + "(" * 40 + "1" + ")" * 40) is None
+
+
+def test_shape_cache_shares_verdicts_across_literals_but_not_refusals():
+    guard = Guard()
+    assert guard.check("select * from film where film_id = 1") is None
+    assert len(guard._shapes) == 1
+    assert guard.check("select * from film where film_id = 2") is None
+    assert len(guard._shapes) == 1  # same shape, no new parse
+    assert guard.check("select * from film where film_id = 2; delete from film") is not None
+    # set_config's verdict depends on the literal setting name: never shared by shape.
+    assert guard.check("select set_config('jit', 'off', false)") is None
+    refused = guard.check("select set_config('statement_timeout', '0', false)")
+    assert refused is not None and refused.sqlstate == "42501"
+
+
+def test_shape_cache_never_masks_the_body_of_a_command():
+    # PREPARE, EXPLAIN and the like arrive from the tokenizer as one keyword and one string
+    # holding the rest: that string is code and must not be masked like a literal.
+    guard = Guard()
+    assert guard.check("prepare p as select 1") is None
+    assert guard.check("prepare p as delete from film").sqlstate == "25006"
+    assert guard.check("explain select 1") is None
+    assert guard.check("explain analyze delete from film").sqlstate == "25006"

@@ -177,3 +177,23 @@ def test_backend_failures_reach_the_client(auth_gateway, source, message):
     assert READER_PASSWORD not in str(info.value)
     with psycopg.connect(auth_gateway.dsn(database="pagila")) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
+
+
+def test_postgresql_itself_refuses_several_statements_in_one_parse(gateway):
+    from gateway.protocol import messages
+    from tests.pgwire import WireClient, errors, ready_status
+
+    client = WireClient(gateway.port)
+    try:
+        client.startup("analyst", "secret", "pagila")
+        client.send(
+            messages.Parse.build(statement=b"", query=b"select 1; select 2", param_types=[]),
+            messages.Sync.build(),
+        )
+        responses = client.read_until(b"Z")
+        [error] = errors(responses)
+        assert error["C"] == "42601"
+        assert error["M"] == "cannot insert multiple commands into a prepared statement"
+        assert ready_status(responses) == "I"
+    finally:
+        client.close()

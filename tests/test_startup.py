@@ -240,3 +240,18 @@ def test_newer_protocol_minor_gets_negotiate_protocol_version(gateway, proto_min
         assert negotiated.unrecognized == [b"_pq_.test_option"]
     finally:
         client.close()
+
+
+def test_configured_certificate_is_used_and_verifiable(gateway_factory, tmp_path):
+    from gateway.protocol.tls import make_self_signed
+
+    cert, key = make_self_signed("localhost")
+    (tmp_path / "server.crt").write_bytes(cert)
+    (tmp_path / "server.key").write_bytes(key)
+    gw = gateway_factory(
+        {"tls_cert": str(tmp_path / "server.crt"), "tls_key": str(tmp_path / "server.key")}
+    )
+    dsn = gw.dsn(host="localhost", sslmode="verify-full", sslrootcert=str(tmp_path / "server.crt"))
+    with psycopg.connect(dsn) as conn:
+        assert conn.execute("select 1").fetchone() == (1,)
+    assert not (gw.state_dir / "tls" / "server.crt").exists()

@@ -70,6 +70,9 @@ class BackendConnection:
         self.status = b"I"
         self.parameters: dict[str, str] = {}
         self.broken = False
+        # Extended-protocol messages were sent since the last Sync: the backend may hold an
+        # implicit transaction, or be skipping messages after an error, until a Sync arrives.
+        self.unsynced = False
 
     # --- opening ---------------------------------------------------------------------------
     @classmethod
@@ -250,7 +253,10 @@ class BackendConnection:
     async def reset(self) -> None:
         """Return the session to its start-up state for the next client."""
         requests = []
-        if self.status != b"I":
+        if self.unsynced:
+            requests.append(messages.Sync.build())
+            self.unsynced = False
+        if self.status != b"I" or len(requests):
             requests.append(messages.Query.build(query=b"ROLLBACK"))
         requests.append(messages.Query.build(query=b"DISCARD ALL"))
         errors = await self.run(requests, ready_count=len(requests))

@@ -59,6 +59,8 @@ class WireClient:
         try:
             while True:
                 self.read()
+        except TimeoutError:
+            return False  # still open: the server said nothing and did not hang up
         except (ConnectionError, OSError):
             return True
 

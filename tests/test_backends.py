@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 import pytest
 
@@ -197,3 +199,26 @@ def test_postgresql_itself_refuses_several_statements_in_one_parse(gateway):
         assert ready_status(responses) == "I"
     finally:
         client.close()
+
+
+def test_backend_is_reusable_after_a_client_leaves_without_sync(gateway):
+    from gateway.protocol import messages
+    from tests.pgwire import WireClient, data_rows
+
+    client = WireClient(gateway.port)
+    client.startup("analyst", "secret", "other")
+    [[pid]] = data_rows(client.query("select pg_backend_pid()"))
+    client.send(
+        messages.Parse.build(statement=b"", query=b"select 1/0", param_types=[]),
+        messages.Bind.build(portal=b"", statement=b"", param_formats=[], params=[], result_formats=[]),
+        messages.Execute.build(portal=b"", max_rows=0),
+        messages.Flush.build(),
+    )
+    responses = client.read_until(b"E")
+    assert responses[0][0] == b"1"  # ParseComplete; the division fails at Bind or Execute
+    client.sock.close()  # no Sync: the backend is still skipping messages after the error
+    time.sleep(0.5)
+    with psycopg.connect(gateway.dsn(database="other"), autocommit=True) as conn:
+        # The same backend connection, reset and reused rather than dropped.
+        assert conn.execute("select pg_backend_pid()").fetchone() == (int(pid),)
+        assert conn.execute("select body from note").fetchone() == ("other source",)

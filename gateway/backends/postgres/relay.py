@@ -94,6 +94,11 @@ class PostgresRelay:
         self._idle = asyncio.Event()
         self._idle.set()
         self._backend_mid_message = False
+        # Bytes of a backend message already partly forwarded to the client.
+        self._client_mid_message = 0
+        # The gateway's last message for a client whose stream is mid-message: see
+        # _send_last_to_client.
+        self._last_message: bytes | None = None
         self.fatal: PgError | None = None
 
     @property
@@ -113,11 +118,12 @@ class PostgresRelay:
             if client_task in done:
                 error = client_task.exception()
                 if isinstance(error, PgError):
-                    self._send_to_client(error.encode())
-                elif error is not None and not isinstance(error, ConnectionClosed):
-                    log.exception("client pump failed", exc_info=error)
-                    self.backend.broken = True
-                self._client_gone = True
+                    self._send_last_to_client(error.encode())
+                else:
+                    if error is not None and not isinstance(error, ConnectionClosed):
+                        log.exception("client pump failed", exc_info=error)
+                        self.backend.broken = True
+                    self._client_gone = True
                 await self._settle_backend(backend_task)
             else:
                 client_task.cancel()
@@ -169,6 +175,22 @@ class PostgresRelay:
         if not self._client_gone:
             self.client.writer.write(data)
 
+    def _send_last_to_client(self, data: bytes) -> None:
+        """Send a final message, then nothing more. While the backend pump is half-way through
+        forwarding a message, writing now would land inside it and corrupt the client's framing
+        (a FATAL error amid a DataRow): the pump sends it at the end of that message instead."""
+        if self._client_mid_message:
+            self._last_message = data
+            return
+        self._send_to_client(data)
+        self._client_gone = True
+
+    def _client_at_boundary(self) -> None:
+        if self._last_message is not None:
+            self._send_to_client(self._last_message)
+            self._last_message = None
+            self._client_gone = True
+
     # --- client to backend -----------------------------------------------------------------
     async def _pump_client(self) -> None:
         reader = self.client.reader
@@ -202,11 +224,11 @@ class PostgresRelay:
                     break
                 if tag in _FORWARDED:
                     out += data[pos:end]
-                    self.backend_unsynced = True
+                    self.backend.unsynced = True
                 elif tag == _SYNC:
                     out += data[pos:end]
                     self._sync_points_sent += 1
-                    self.backend_unsynced = False
+                    self.backend.unsynced = False
                 elif tag == 0x51:  # Query
                     out += self._query(data[pos + 5 : end])
                 elif tag == 0x50:  # Parse
@@ -244,6 +266,7 @@ class PostgresRelay:
         if error is not None:
             return self._reject_simple(error)
         self._sync_points_sent += 1
+        self.backend.unsynced = False
         return messages.simple_message(b"Q", payload)
 
     def _parse(self, message: bytes) -> bytes:
@@ -252,7 +275,7 @@ class PostgresRelay:
         except messages.MalformedMessage as exc:
             raise ProtocolViolation(str(exc)) from None
         error = self.check(self._decode(parsed.query + b"\0"))
-        self.backend_unsynced = True
+        self.backend.unsynced = True
         if error is None:
             return message
         return messages.Parse.build(statement=b"", query=self._sentinel(error), param_types=[])
@@ -287,12 +310,17 @@ class PostgresRelay:
                 if len(data) <= passthrough:
                     passthrough -= len(data)
                     self._backend_mid_message = passthrough > 0
+                    self._client_mid_message = passthrough
                     self._send_to_client(data)
+                    if not passthrough:
+                        self._client_at_boundary()
                     await self._drain(client_writer)
                     continue
                 self._send_to_client(memoryview(data)[:passthrough])
                 data = data[passthrough:]
                 passthrough = 0
+                self._client_mid_message = 0
+                self._client_at_boundary()
             if pending:
                 data = pending + data
                 pending = b""
@@ -319,6 +347,7 @@ class PostgresRelay:
             if run_start < pos:
                 self._send_to_client(view[run_start:pos])
             pending = data[pos:]
+            self._client_mid_message = passthrough
             self._backend_mid_message = bool(pending) or passthrough > 0
             if not self.busy and not self._backend_mid_message:
                 self._idle.set()
@@ -382,7 +411,6 @@ class PostgresRelay:
             self.client.codec = python_codec(value)
         self._send_to_client(client_parameter_status(name, value, self.client.user))
 
-    backend_unsynced = False
 
 
 # Parameters whose backend values describe the gateway's own login, not the client's.

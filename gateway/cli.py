@@ -14,7 +14,6 @@ from gateway import __version__
 from gateway.config import Config, ConfigError, load_config
 from gateway.protocol.scram import make_verifier
 
-
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
@@ -44,7 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the gateway with the sources and users of a TOML config file.",
     )
     serve.add_argument(
-        "--config", "-c", default="metahog.toml", help="path of the TOML config (default: %(default)s)"
+        "--config",
+        "-c",
+        default="metahog.toml",
+        help="path of the TOML config (default: %(default)s)",
     )
     serve.add_argument(
         "--log-level",
@@ -68,12 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--data-dir", help="where the embedded database lives (default: a per-user data directory)"
     )
     demo.add_argument(
-        "--log-level", default="warning", choices=["debug", "info", "warning", "error"],
+        "--log-level",
+        default="warning",
+        choices=["debug", "info", "warning", "error"],
         help="log verbosity (default: %(default)s)",
     )
     demo.set_defaults(handler=_demo)
 
-    user = commands.add_parser("user", help="manage gateway users", description="Manage gateway users.")
+    user = commands.add_parser(
+        "user", help="manage gateway users", description="Manage gateway users."
+    )
     user_commands = user.add_subparsers(dest="user_command", metavar="COMMAND", required=True)
     add = user_commands.add_parser(
         "add",

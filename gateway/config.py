@@ -132,7 +132,9 @@ def load_config(path: str | Path) -> Config:
     return parse_config(raw, base_dir=path.parent, path=path)
 
 
-def parse_config(raw: dict[str, Any], base_dir: Path = Path("."), path: Path | None = None) -> Config:
+def parse_config(
+    raw: dict[str, Any], base_dir: Path = Path("."), path: Path | None = None
+) -> Config:
     unknown = set(raw) - {"server", "users", "sources"}
     if unknown:
         raise ConfigError(f"unknown top-level key {sorted(unknown)[0]!r}")
@@ -159,7 +161,9 @@ def _table(raw: dict[str, Any], name: str, key: str) -> dict[str, Any]:
     return value
 
 
-def _take(table: dict[str, Any], name: str, kind: type | tuple[type, ...], key: str, default: Any) -> Any:
+def _take(
+    table: dict[str, Any], name: str, kind: type | tuple[type, ...], key: str, default: Any
+) -> Any:
     if name not in table:
         return default
     value = table[name]
@@ -173,8 +177,16 @@ def _take(table: dict[str, Any], name: str, kind: type | tuple[type, ...], key: 
 
 def _kind_name(kind: type | tuple[type, ...]) -> str:
     kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join({str: "a string", int: "an integer", float: "a number", bool: "a boolean",
-                        list: "an array"}.get(k, k.__name__) for k in kinds)
+    return " or ".join(
+        {
+            str: "a string",
+            int: "an integer",
+            float: "a number",
+            bool: "a boolean",
+            list: "an array",
+        }.get(k, k.__name__)
+        for k in kinds
+    )
 
 
 def _reject_unknown(table: dict[str, Any], allowed: set[str], key: str) -> None:
@@ -238,9 +250,7 @@ def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> Use
 
 def _parse_source(name: str, table: dict[str, Any]) -> SourceConfig:
     key = f"sources.{name}"
-    _reject_unknown(
-        table, {"kind", "dsn", "pool_size", "pool_timeout", "statement_timeout"}, key
-    )
+    _reject_unknown(table, {"kind", "dsn", "pool_size", "pool_timeout", "statement_timeout"}, key)
     kind = _take(table, "kind", str, key, None)
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{key}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
@@ -270,4 +280,4 @@ def _duration_ms(value: int | str, key: str) -> int:
     for unit in sorted(units, key=len, reverse=True):
         if text.endswith(unit) and text[: -len(unit)].strip().replace(".", "", 1).isdigit():
             return int(float(text[: -len(unit)]) * units[unit])
-    raise ConfigError(f"{key}: expected a duration such as \"30s\", got {value!r}")
+    raise ConfigError(f'{key}: expected a duration such as "30s", got {value!r}')

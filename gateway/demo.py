@@ -66,10 +66,11 @@ def prepare_cluster(data_dir: Path) -> LocalPostgres:
     if fresh:
         print("loading the shop dataset ...", file=sys.stderr, flush=True)
         cluster.psql(
-            f"CREATE ROLE metahog_reader LOGIN PASSWORD '{_BACKEND_PASSWORD}';"
-            "CREATE DATABASE app;"
+            f"CREATE ROLE metahog_reader LOGIN PASSWORD '{_BACKEND_PASSWORD}';CREATE DATABASE app;"
         )
-        cluster.psql(SHOP_SQL + "GRANT SELECT ON ALL TABLES IN SCHEMA public TO metahog_reader;", "app")
+        cluster.psql(
+            SHOP_SQL + "GRANT SELECT ON ALL TABLES IN SCHEMA public TO metahog_reader;", "app"
+        )
     return cluster
 
 
@@ -78,14 +79,19 @@ def run_demo(port: int, data_dir: Path | None) -> int:
     try:
         config = parse_config(
             {
-                "server": {"host": "127.0.0.1", "port": port, "tls": "auto",
-                           "state_dir": str(cluster.directory / "gateway")},
+                "server": {
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "tls": "auto",
+                    "state_dir": str(cluster.directory / "gateway"),
+                },
                 "users": [{"name": DEMO_USER, "password": DEMO_PASSWORD}],
                 "sources": {
                     "app": {
                         "kind": "postgres",
-                        "dsn": cluster.dsn("metahog_reader", _BACKEND_PASSWORD, "app",
-                                           sslmode="disable"),
+                        "dsn": cluster.dsn(
+                            "metahog_reader", _BACKEND_PASSWORD, "app", sslmode="disable"
+                        ),
                     }
                 },
             }

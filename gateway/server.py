@@ -71,8 +71,9 @@ class Gateway:
         try:
             if self._connections > self.config.server.max_client_connections:
                 writer.write(
-                    PgError(TOO_MANY_CONNECTIONS, "sorry, too many clients already",
-                            severity="FATAL").encode()
+                    PgError(
+                        TOO_MANY_CONNECTIONS, "sorry, too many clients already", severity="FATAL"
+                    ).encode()
                 )
                 await writer.drain()
                 writer.close()

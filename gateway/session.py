@@ -144,7 +144,10 @@ class ClientSession:
             )
             self.relay = PostgresRelay(channel, backend, self.gateway.guard.check)
             log.info(
-                "session %d: %s connected as %s to %s", self.pid, self.peer, request.user,
+                "session %d: %s connected as %s to %s",
+                self.pid,
+                self.peer,
+                request.user,
                 request.database,
             )
             await self.relay.run()

@@ -60,7 +60,8 @@ CREATE TABLE typed (
 );
 INSERT INTO typed VALUES
  (1, 12345.6789, '2024-03-01 12:34:56.789+00', '2024-03-01',
-  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2, {"b": null}]}', '{1,2,3}', '{"x","y z",NULL}',
+  'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2, {"b": null}]}', '{1,2,3}',
+  '{"x","y z",NULL}',
   '1 year 2 mons 3 days 04:05:06.5', '\\xdeadbeef', 'NaN', true),
  (2, -0.000001, '1999-12-31 23:59:59+05', '1970-01-01',
   '00000000-0000-0000-0000-000000000000', '[]', '{}', '{}', '-00:00:01', '\\x', '-Infinity', false),
@@ -113,8 +114,13 @@ class GatewayProcess:
     state_dir: Path
     extra: dict[str, str] = field(default_factory=dict)
 
-    def dsn(self, database: str = "pagila", user: str = "analyst", password: str = ANALYST_PASSWORD,
-            **params: str) -> str:
+    def dsn(
+        self,
+        database: str = "pagila",
+        user: str = "analyst",
+        password: str = ANALYST_PASSWORD,
+        **params: str,
+    ) -> str:
         parts = {
             "host": "127.0.0.1",
             "port": str(self.port),
@@ -127,7 +133,9 @@ class GatewayProcess:
         parts.update(params)
         return " ".join(f"{k}='{v}'" for k, v in parts.items())
 
-    def url(self, database: str = "pagila", user: str = "analyst", password: str = ANALYST_PASSWORD) -> str:
+    def url(
+        self, database: str = "pagila", user: str = "analyst", password: str = ANALYST_PASSWORD
+    ) -> str:
         return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
 
     def log(self) -> str:
@@ -145,8 +153,14 @@ class GatewayProcess:
                 self.process.kill()
 
 
-def write_config(pg: LocalPostgres, directory: Path, port: int, server: dict | None = None,
-                 sources_extra: str = "", users_extra: str = "") -> Path:
+def write_config(
+    pg: LocalPostgres,
+    directory: Path,
+    port: int,
+    server: dict | None = None,
+    sources_extra: str = "",
+    users_extra: str = "",
+) -> Path:
     scram_verifier = make_verifier(SCRAM_PASSWORD).encode()
     settings = {
         "host": "127.0.0.1",
@@ -179,13 +193,13 @@ sources = ["other"]
 
 [sources.pagila]
 kind = "postgres"
-dsn = "{pg.dsn('reader', READER_PASSWORD, 'testdb', sslmode='require')}"
+dsn = "{pg.dsn("reader", READER_PASSWORD, "testdb", sslmode="require")}"
 statement_timeout = "30s"
 pool_size = 8
 
 [sources.other]
 kind = "postgres"
-dsn = "{pg.dsn('reader', READER_PASSWORD, 'otherdb', sslmode='disable')}"
+dsn = "{pg.dsn("reader", READER_PASSWORD, "otherdb", sslmode="disable")}"
 {sources_extra}
 """
     path = directory / "metahog.toml"
@@ -197,7 +211,16 @@ def start_gateway(config_path: Path, port: int, directory: Path) -> GatewayProce
     log_path = directory / "gateway.log"
     log_file = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--config", str(config_path), "--log-level", "debug"],
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--config",
+            str(config_path),
+            "--log-level",
+            "debug",
+        ],
         stdout=log_file,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -221,7 +244,9 @@ def start_gateway(config_path: Path, port: int, directory: Path) -> GatewayProce
 def gateway_factory(pg: LocalPostgres) -> Iterator:
     started: list[GatewayProcess] = []
 
-    def make(server: dict | None = None, sources_extra: str = "", users_extra: str = "") -> GatewayProcess:
+    def make(
+        server: dict | None = None, sources_extra: str = "", users_extra: str = ""
+    ) -> GatewayProcess:
         directory = Path(tempfile.mkdtemp(prefix="metahog-gw-"))
         port = free_port()
         config = write_config(pg, directory, port, server, sources_extra, users_extra)
@@ -241,4 +266,7 @@ def gateway(gateway_factory) -> GatewayProcess:
 
 @pytest.fixture
 def direct_dsn(pg: LocalPostgres) -> str:
-    return f"host=127.0.0.1 port={pg.port} dbname=testdb user=reader password={READER_PASSWORD} sslmode=require"
+    return (
+        f"host=127.0.0.1 port={pg.port} dbname=testdb user=reader "
+        f"password={READER_PASSWORD} sslmode=require"
+    )

@@ -14,7 +14,9 @@ from gateway.protocol import messages
 
 class WireClient:
     def __init__(self, port: int, *, tls: bool = True, timeout: float = 10.0) -> None:
-        self.sock: socket.socket | ssl.SSLSocket = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock: socket.socket | ssl.SSLSocket = socket.create_connection(
+            ("127.0.0.1", port), timeout=timeout
+        )
         if tls:
             self.sock.sendall(messages.SSLRequest.build(code=messages.SSL_REQUEST_CODE))
             assert self.sock.recv(1) == b"S"
@@ -65,7 +67,9 @@ class WireClient:
             return True
 
     # --- conversations ---------------------------------------------------------------------
-    def startup(self, user: str, password: str, database: str, **params: str) -> list[tuple[bytes, bytes]]:
+    def startup(
+        self, user: str, password: str, database: str, **params: str
+    ) -> list[tuple[bytes, bytes]]:
         self.send(messages.startup_message({"user": user, "database": database, **params}))
         scram: ScramClient | None = None
         while True:
@@ -80,7 +84,11 @@ class WireClient:
             if auth.code == messages.AUTH_SASL:
                 scram = ScramClient(["SCRAM-SHA-256"], user, password)
                 first = scram.get_client_first().encode()
-                self.send(messages.SASLInitialResponse.build(mechanism=b"SCRAM-SHA-256", length=len(first), data=first))
+                self.send(
+                    messages.SASLInitialResponse.build(
+                        mechanism=b"SCRAM-SHA-256", length=len(first), data=first
+                    )
+                )
             elif auth.code == messages.AUTH_SASL_CONTINUE:
                 assert scram is not None
                 scram.set_server_first(auth.data.decode())

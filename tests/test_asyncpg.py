@@ -42,7 +42,9 @@ def test_prepared_statement_reuse_and_parameters(gateway):
     async def scenario() -> None:
         conn = await asyncpg.connect(gateway.url(), ssl="require")
         try:
-            stmt = await conn.prepare("select film_id, title, rental_rate from film where film_id = $1")
+            stmt = await conn.prepare(
+                "select film_id, title, rental_rate from film where film_id = $1"
+            )
             assert [a.name for a in stmt.get_attributes()] == ["film_id", "title", "rental_rate"]
             assert [p.name for p in stmt.get_parameters()] == ["int4"]
             for film_id in (1, 2, 500, 1000):
@@ -51,7 +53,10 @@ def test_prepared_statement_reuse_and_parameters(gateway):
             assert await stmt.fetchrow(5000) is None
             values = await conn.fetchval(
                 "select $1::numeric + 1, $2::uuid, $3::jsonb ->> 'k', $4::int[]",
-                1, "00000000-0000-0000-0000-000000000001", '{"k": "v"}', [1, 2],
+                1,
+                "00000000-0000-0000-0000-000000000001",
+                '{"k": "v"}',
+                [1, 2],
                 column=2,
             )
             assert values == "v"
@@ -66,9 +71,12 @@ def test_transactions_and_cursor(gateway):
         conn = await asyncpg.connect(gateway.url(), ssl="require")
         try:
             async with conn.transaction(readonly=True):
-                ids = [r["film_id"] async for r in conn.cursor(
-                    "select film_id from film where film_id <= $1 order by 1", 250, prefetch=50
-                )]
+                ids = [
+                    r["film_id"]
+                    async for r in conn.cursor(
+                        "select film_id from film where film_id <= $1 order by 1", 250, prefetch=50
+                    )
+                ]
             return ids
         finally:
             await conn.close()

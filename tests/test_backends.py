@@ -16,7 +16,10 @@ def checksum(pg) -> str:
         f"(select coalesce(md5(string_agg(t::text, ',' order by t::text)), '') from {name} t)"
         for name in tables
     )
-    listing = "(select string_agg(relname, ',' order by relname) from pg_class where relnamespace = 'public'::regnamespace)"
+    listing = (
+        "(select string_agg(relname, ',' order by relname) from pg_class "
+        "where relnamespace = 'public'::regnamespace)"
+    )
     return pg.psql(f"select {parts} || {listing}", "testdb").strip()
 
 
@@ -131,23 +134,23 @@ def auth_gateway(gateway_factory, pg):
     sources = f"""
 [sources.via_md5]
 kind = "postgres"
-dsn = "{pg.dsn('md5_user', 'md5-pw', 'testdb', sslmode='disable')}"
+dsn = "{pg.dsn("md5_user", "md5-pw", "testdb", sslmode="disable")}"
 
 [sources.via_password]
 kind = "postgres"
-dsn = "{pg.dsn('pw_user', 'pw-pw', 'testdb', sslmode='disable')}"
+dsn = "{pg.dsn("pw_user", "pw-pw", "testdb", sslmode="disable")}"
 
 [sources.via_tls_only]
 kind = "postgres"
-dsn = "{pg.dsn('tls_user', 'tls-pw', 'testdb', sslmode='require')}"
+dsn = "{pg.dsn("tls_user", "tls-pw", "testdb", sslmode="require")}"
 
 [sources.tls_refused]
 kind = "postgres"
-dsn = "{pg.dsn('tls_user', 'tls-pw', 'testdb', sslmode='disable')}"
+dsn = "{pg.dsn("tls_user", "tls-pw", "testdb", sslmode="disable")}"
 
 [sources.bad_password]
 kind = "postgres"
-dsn = "{pg.dsn('reader', 'wrong', 'testdb', sslmode='disable')}"
+dsn = "{pg.dsn("reader", "wrong", "testdb", sslmode="disable")}"
 
 [sources.unreachable]
 kind = "postgres"
@@ -157,7 +160,8 @@ dsn = "postgresql://reader:x@127.0.0.1:1/testdb?sslmode=disable&connect_timeout=
 
 
 @pytest.mark.parametrize(
-    "source, role", [("via_md5", "md5_user"), ("via_password", "pw_user"), ("via_tls_only", "tls_user")]
+    "source, role",
+    [("via_md5", "md5_user"), ("via_password", "pw_user"), ("via_tls_only", "tls_user")],
 )
 def test_backend_authentication_methods(auth_gateway, source, role):
     with psycopg.connect(auth_gateway.dsn(database=source)) as conn:
@@ -210,7 +214,9 @@ def test_backend_is_reusable_after_a_client_leaves_without_sync(gateway):
     [[pid]] = data_rows(client.query("select pg_backend_pid()"))
     client.send(
         messages.Parse.build(statement=b"", query=b"select 1/0", param_types=[]),
-        messages.Bind.build(portal=b"", statement=b"", param_formats=[], params=[], result_formats=[]),
+        messages.Bind.build(
+            portal=b"", statement=b"", param_formats=[], params=[], result_formats=[]
+        ),
         messages.Execute.build(portal=b"", max_rows=0),
         messages.Flush.build(),
     )

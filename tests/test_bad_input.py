@@ -166,8 +166,11 @@ def test_message_of_exactly_the_size_limit_is_accepted(gw):
     overhead = 4 + 1 + 1 + 2 + 2 + 4 + 2
     value = b"x" * (MAX_MESSAGE - overhead)
     bind = messages.Bind.build(
-        portal=b"", statement=b"", param_formats=[],
-        params=[{"length": len(value), "data": value}], result_formats=[],
+        portal=b"",
+        statement=b"",
+        param_formats=[],
+        params=[{"length": len(value), "data": value}],
+        result_formats=[],
     )
     assert len(bind) == 1 + MAX_MESSAGE
     client = session(gw)
@@ -529,8 +532,9 @@ def test_many_sessions_dropped_mid_conversation(gw):
         elif i % 3 == 1:
             client.send(
                 messages.Parse.build(statement=b"s", query=b"select 1", param_types=[]),
-                messages.Bind.build(portal=b"", statement=b"s", param_formats=[], params=[],
-                                    result_formats=[]),
+                messages.Bind.build(
+                    portal=b"", statement=b"s", param_formats=[], params=[], result_formats=[]
+                ),
             )
         client.sock.close()
 

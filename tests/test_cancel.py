@@ -103,7 +103,9 @@ def test_disconnect_mid_query_cancels_the_backend_query(gateway, pg, mode):
     else:
         client.send(
             messages.Parse.build(statement=b"", query=sql, param_types=[]),
-            messages.Bind.build(portal=b"", statement=b"", param_formats=[], params=[], result_formats=[]),
+            messages.Bind.build(
+                portal=b"", statement=b"", param_formats=[], params=[], result_formats=[]
+            ),
             messages.Execute.build(portal=b"", max_rows=0),
             messages.Sync.build(),
         )

@@ -14,12 +14,17 @@ from gateway.protocol.scram import parse_verifier
 
 def metahog(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway", *args], capture_output=True, text=True, input=stdin,
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
         timeout=60,
     )
 
 
-@pytest.mark.parametrize("args", [["--help"], ["serve", "--help"], ["user", "--help"], ["user", "add", "--help"]])
+@pytest.mark.parametrize(
+    "args", [["--help"], ["serve", "--help"], ["user", "--help"], ["user", "add", "--help"]]
+)
 def test_help_describes_every_command(args):
     result = metahog(*args)
     assert result.returncode == 0
@@ -60,8 +65,18 @@ def test_invalid_config_fails_at_startup_naming_the_key(tmp_path: Path):
         ({"sources": {"a": {"kind": "postgres", "dsn": "mysql://x"}}}, "sources.a.dsn"),
         ({"users": [{"name": "u"}]}, "users[0].password"),
         ({"users": [{"name": "u", "password": "p", "sources": ["nope"]}]}, "users[0].sources"),
-        ({"sources": {"a": {"kind": "postgres", "dsn": "postgresql://u@h/d",
-                            "statement_timeout": "soon"}}}, "sources.a.statement_timeout"),
+        (
+            {
+                "sources": {
+                    "a": {
+                        "kind": "postgres",
+                        "dsn": "postgresql://u@h/d",
+                        "statement_timeout": "soon",
+                    }
+                }
+            },
+            "sources.a.statement_timeout",
+        ),
     ],
 )
 def test_config_errors_name_the_key(raw, key):
@@ -89,7 +104,11 @@ dsn = "postgresql://user:p%40ss@db.example:5433/pagila?sslmode=require"
     )
     config = load_config(path)
     source = config.sources["pagila"]
-    assert (source.backend.host, source.backend.port, source.backend.user) == ("db.example", 5433, "user")
+    assert (source.backend.host, source.backend.port, source.backend.user) == (
+        "db.example",
+        5433,
+        "user",
+    )
     assert source.backend.password.reveal() == "p@ss"
     assert source.backend.sslmode == "require"
     assert "p@ss" not in repr(config)

@@ -17,7 +17,8 @@ from gateway.embedded.postgres import free_port
 def start_demo(port: int, data_dir: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "gateway", "demo", "--port", str(port), "--data-dir", str(data_dir)],
-        stderr=subprocess.PIPE, text=True,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 

@@ -169,8 +169,13 @@ def test_full_extended_cycle_message_by_message(client):
 
 
 def test_describe_of_statement_without_rows_gives_nodata(client):
-    client.send(parse("rollback", b"rb"), describe(b"S", b"rb"), bind(b"p", b"rb"),
-                describe(b"P", b"p"), SYNC)
+    client.send(
+        parse("rollback", b"rb"),
+        describe(b"S", b"rb"),
+        bind(b"p", b"rb"),
+        describe(b"P", b"p"),
+        SYNC,
+    )
     responses = client.read_until(b"Z")
     assert tags(responses) == "1tn2nZ"
     assert parameter_types(payloads(responses, b"t")[0]) == []
@@ -260,7 +265,10 @@ def test_named_and_unnamed_statements_and_portals(client):
     responses = client.read_until(b"Z")
     assert tags(responses) == "112DC2DC22DCDCZ"
     assert data_rows(responses) == [
-        [b"named", b"1"], [b"unnamed", b"4"], [b"unnamed", b"8"], [b"named", b"3"],
+        [b"named", b"1"],
+        [b"unnamed", b"4"],
+        [b"unnamed", b"8"],
+        [b"named", b"3"],
     ]
     # The named statement survives the Sync; the unnamed one too, until the next unnamed Parse.
     client.send(bind(b"", b"st", [b"5"]), execute(), bind(b"", b"", [b"6"]), execute(), SYNC)
@@ -368,11 +376,23 @@ def test_pipelined_batches_answer_in_order(client):
 
 def test_pipelined_errors_and_rejections_stay_with_their_batch(client):
     client.send(
-        parse(DIV_ZERO), bind(), execute(), SYNC,
-        parse("insert into film values (5000, 'x')"), bind(), execute(), SYNC,
-        parse("select 'third'"), bind(), execute(), SYNC,
+        parse(DIV_ZERO),
+        bind(),
+        execute(),
+        SYNC,
+        parse("insert into film values (5000, 'x')"),
+        bind(),
+        execute(),
+        SYNC,
+        parse("select 'third'"),
+        bind(),
+        execute(),
+        SYNC,
         query("delete from film"),
-        parse("select 'fifth'"), bind(), execute(), SYNC,
+        parse("select 'fifth'"),
+        bind(),
+        execute(),
+        SYNC,
         query("select 'sixth'"),
     )
     division, insert, third, delete, fifth, sixth = read_batches(client, 6)
@@ -397,8 +417,13 @@ def test_pipelined_errors_and_rejections_stay_with_their_batch(client):
 # --- errors and recovery ------------------------------------------------------------------------
 def test_error_discards_messages_until_sync(client):
     client.send(
-        parse(DIV_ZERO), bind(), execute(),
-        parse("select 'skipped'"), bind(), describe(b"P"), execute(),
+        parse(DIV_ZERO),
+        bind(),
+        execute(),
+        parse("select 'skipped'"),
+        bind(),
+        describe(b"P"),
+        execute(),
         SYNC,
     )
     responses = client.read_until(b"Z")
@@ -489,7 +514,8 @@ def test_single_format_code_applies_to_all_columns_and_params(client):
     client.send(
         parse("select $1::int8 * 2, $2::int4, $3::text", b"", [INT8, INT4, TEXT]),
         bind(
-            b"", b"",
+            b"",
+            b"",
             [struct.pack("!q", -(2**40)), struct.pack("!i", -1), None],
             param_formats=[1],
             result_formats=[1],
@@ -537,7 +563,11 @@ def test_binary_results_of_stored_types(client):
         struct.pack("!ii", 4, v) for v in (1, 2, 3)
     )
     assert text == [
-        b"\\xdeadbeef", b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", b"NaN", b"t", b"{1,2,3}"
+        b"\\xdeadbeef",
+        b"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+        b"NaN",
+        b"t",
+        b"{1,2,3}",
     ]
 
 
@@ -620,8 +650,11 @@ def test_begin_read_only_works_and_read_write_is_rejected(client):
     assert data_rows(client.query("show transaction_read_only")) == [[b"on"]]
     assert ready_status(client.query("commit")) == "I"
 
-    for statement in ("begin read write", "start transaction read write",
-                      "begin isolation level serializable, read write"):
+    for statement in (
+        "begin read write",
+        "start transaction read write",
+        "begin isolation level serializable, read write",
+    ):
         responses = client.query(statement)
         assert tags(responses) == "EZ", statement
         assert sqlstates(responses) == ["25006"], statement
@@ -641,7 +674,9 @@ def test_several_statements_in_one_query_message(client):
     )
     assert tags(responses) == "TDCTDCTDDCZ"
     assert [row_fields(p) for p in payloads(responses, b"T")] == [
-        [("a", INT4, 0)], [("b", TEXT, 0), ("?column?", INT4, 0)], [("film_id", INT4, 0)],
+        [("a", INT4, 0)],
+        [("b", TEXT, 0), ("?column?", INT4, 0)],
+        [("film_id", INT4, 0)],
     ]
     assert data_rows(responses) == [[b"1"], [b"two", b"2"], [b"1"], [b"2"]]
     assert command_tags(responses) == ["SELECT 1", "SELECT 1", "SELECT 2"]
@@ -707,8 +742,12 @@ def test_function_call_is_refused_and_session_stays_usable(client):
 # --- COPY ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
     "statement",
-    ["copy film from stdin", "copy film (film_id, title) from stdin with (format csv)",
-     "copy film to '/tmp/metahog-film.txt'", "copy film from '/etc/passwd'"],
+    [
+        "copy film from stdin",
+        "copy film (film_id, title) from stdin with (format csv)",
+        "copy film to '/tmp/metahog-film.txt'",
+        "copy film from '/etc/passwd'",
+    ],
 )
 def test_copy_from_stdin_and_to_files_are_refused(client, statement):
     responses = client.query(statement)

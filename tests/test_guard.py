@@ -34,7 +34,7 @@ ALLOWED = [
     "savepoint s1",
     "release savepoint s1",
     "rollback to savepoint s1",
-    "set search_path = public, \"$user\"",
+    'set search_path = public, "$user"',
     "set time zone 'UTC'",
     "set local search_path to pg_catalog",
     "set session characteristics as transaction read only",
@@ -146,7 +146,10 @@ def test_refused(guard, statement, sqlstate):
 def test_messages_name_the_offending_statement_or_function(guard):
     assert "INSERT" in guard.check("insert into film values (1)").message
     assert "nextval()" in guard.check("select nextval('s')").message
-    assert "default_transaction_read_only" in guard.check("set default_transaction_read_only=0").message
+    assert (
+        "default_transaction_read_only"
+        in guard.check("set default_transaction_read_only=0").message
+    )
 
 
 def test_length_and_depth_are_capped_before_parsing():

@@ -79,7 +79,8 @@ def find_pgjdbc_jar() -> Path | None:
         ),
     )
     jars = [
-        jar for jar in candidates
+        jar
+        for jar in candidates
         if jar.is_file() and not jar.name.endswith(("-sources.jar", "-javadoc.jar"))
     ]
     if not jars:
@@ -160,7 +161,8 @@ def test_metadata_matches_backend(jdbc_records, direct_dsn):
     columns = data(jdbc_records, "columns")["columns"]
     with psycopg.connect(direct_dsn) as conn:
         backend_tables = [
-            row[0] for row in conn.execute(
+            row[0]
+            for row in conn.execute(
                 "select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace"
                 " where n.nspname = 'public' and c.relkind in ('r', 'p') order by c.relname"
             )
@@ -174,9 +176,9 @@ def test_metadata_matches_backend(jdbc_records, direct_dsn):
             " and not a.attisdropped order by a.attnum"
         ).fetchall()
     assert sorted(tables) == backend_tables
-    assert [
-        (c["name"], c["type_name"], c["nullable"] == 1, c["ordinal"]) for c in columns
-    ] == [row[:4] for row in backend_columns]
+    assert [(c["name"], c["type_name"], c["nullable"] == 1, c["ordinal"]) for c in columns] == [
+        row[:4] for row in backend_columns
+    ]
     numeric = {c["name"]: c for c in columns}["rental_rate"]
     precision, scale = next(row[4:] for row in backend_columns if row[0] == "rental_rate")
     assert (numeric["column_size"], numeric["decimal_digits"]) == (precision, scale) == (4, 2)

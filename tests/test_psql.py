@@ -16,7 +16,11 @@ def psql(dsn: str, *commands: str, stdin: str | None = None) -> subprocess.Compl
     for command in commands:
         args += ["-c", command]
     return subprocess.run(
-        args, capture_output=True, text=True, timeout=60, input=stdin,
+        args,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        input=stdin,
         env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
     )
 
@@ -100,10 +104,26 @@ def test_multi_statement_and_empty_queries(gateway):
 
 def test_write_is_refused_with_25006(gateway, pg):
     result = subprocess.run(
-        ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-v", "VERBOSITY=verbose", gateway.dsn(),
-         "-c", "\\set VERBOSITY verbose", "-c", "update film set title = 'x' where film_id = 1"],
-        capture_output=True, text=True, timeout=60,
+        [
+            "psql",
+            "-X",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-v",
+            "VERBOSITY=verbose",
+            gateway.dsn(),
+            "-c",
+            "\\set VERBOSITY verbose",
+            "-c",
+            "update film set title = 'x' where film_id = 1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
     assert "25006" in result.stderr
-    assert direct(pg, "select title from film where film_id = 1").stdout.split()[2:4] == ["Film", "1"]
+    assert direct(pg, "select title from film where film_id = 1").stdout.split()[2:4] == [
+        "Film",
+        "1",
+    ]

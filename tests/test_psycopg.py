@@ -106,7 +106,9 @@ def test_server_side_cursor(gateway, direct_dsn, binary):
         assert len(rest) == 1000 - 16
         cur.close()
     with psycopg.connect(direct_dsn) as conn:
-        expected = conn.execute("select film_id, title, rental_rate from film order by film_id").fetchall()
+        expected = conn.execute(
+            "select film_id, title, rental_rate from film order by film_id"
+        ).fetchall()
     assert first == expected[:10]
     assert rest == expected[16:]
 

@@ -93,7 +93,9 @@ def test_unknown_database_gets_3d000(gateway):
 def test_user_not_allowed_the_source_gets_42501(gateway):
     error = raw_error(gateway.port, "other_only", "other-pw", "pagila")
     assert error["C"] == "42501"
-    with psycopg.connect(gateway.dsn(database="other", user="other_only", password="other-pw")) as conn:
+    with psycopg.connect(
+        gateway.dsn(database="other", user="other_only", password="other-pw")
+    ) as conn:
         assert conn.execute("select body from note").fetchone() == ("other source",)
 
 
@@ -109,9 +111,18 @@ def test_parameter_status_and_backend_key(gateway):
     try:
         client.startup("analyst", "secret", "pagila", application_name="wire-test")
         expected = {
-            "server_version", "server_encoding", "client_encoding", "DateStyle", "IntervalStyle",
-            "integer_datetimes", "standard_conforming_strings", "TimeZone", "application_name",
-            "is_superuser", "session_authorization", "default_transaction_read_only",
+            "server_version",
+            "server_encoding",
+            "client_encoding",
+            "DateStyle",
+            "IntervalStyle",
+            "integer_datetimes",
+            "standard_conforming_strings",
+            "TimeZone",
+            "application_name",
+            "is_superuser",
+            "session_authorization",
+            "default_transaction_read_only",
             "in_hot_standby",
         }
         assert expected <= set(client.parameters)
@@ -134,7 +145,9 @@ def test_parameter_status_and_backend_key(gateway):
 
 def test_startup_parameters_are_honoured(gateway):
     with psycopg.connect(
-        gateway.dsn(application_name="my-report", options="-c search_path=pg_catalog -c DateStyle=German")
+        gateway.dsn(
+            application_name="my-report", options="-c search_path=pg_catalog -c DateStyle=German"
+        )
     ) as conn:
         row = conn.execute(
             "select current_setting('application_name'), current_setting('search_path'), "

@@ -33,8 +33,14 @@ def test_large_result_streams_with_flat_memory(gateway):
     sampler = threading.Thread(target=sample)
     sampler.start()
     process = subprocess.Popen(
-        ["psql", "-X", "-At", gateway.dsn(), "-c",
-         f"select g, md5(g::text) from generate_series(1, {ROWS}) g"],
+        [
+            "psql",
+            "-X",
+            "-At",
+            gateway.dsn(),
+            "-c",
+            f"select g, md5(g::text) from generate_series(1, {ROWS}) g",
+        ],
         stdout=subprocess.PIPE,
     )
     assert process.stdout is not None

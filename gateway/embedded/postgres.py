@@ -109,8 +109,18 @@ class LocalPostgres:
             self._pg_ctl_start()
             return self
         self._run(
-            [str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-             "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"]
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
         )
         lines = [
             "include_if_exists = 'metahog_port.conf'",
@@ -143,8 +153,17 @@ class LocalPostgres:
 
     def _pg_ctl_start(self) -> None:
         self._run(
-            [str(self.bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.directory / "log"),
-             "-w", "-t", "60", "start"]
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-l",
+                str(self.directory / "log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
         )
 
     def _write_owned(self, path: Path, data: bytes, mode: int) -> None:
@@ -157,10 +176,25 @@ class LocalPostgres:
     def psql(self, sql: str, database: str = "postgres") -> str:
         """Run SQL as the superuser over the cluster's private socket."""
         result = subprocess.run(
-            [str(self.bindir / "psql") if (self.bindir / "psql").exists() else "psql",
-             "-X", "-q", "-v", "ON_ERROR_STOP=1", "-At", "-h", self.socket_dir,
-             "-p", str(self.port), "-U", "postgres", "-d", database],
-            input=sql, capture_output=True, text=True,
+            [
+                str(self.bindir / "psql") if (self.bindir / "psql").exists() else "psql",
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-At",
+                "-h",
+                self.socket_dir,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ],
+            input=sql,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             raise RuntimeError(f"psql failed: {result.stderr.strip()}")
@@ -168,9 +202,8 @@ class LocalPostgres:
 
     def dsn(self, user: str, password: str, database: str, **params: str) -> str:
         query = "&".join(f"{k}={v}" for k, v in params.items())
-        return (
-            f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}"
-            + (f"?{query}" if query else "")
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.port}/{database}" + (
+            f"?{query}" if query else ""
         )
 
     def stop(self) -> None:

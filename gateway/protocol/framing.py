@@ -40,6 +40,8 @@ async def _read_exactly(reader: asyncio.StreamReader, size: int, *, at_boundary:
     except asyncio.IncompleteReadError as exc:
         if at_boundary and not exc.partial:
             raise ConnectionClosed() from None
-        raise ProtocolViolation("incomplete message from client: connection closed mid-message") from None
+        raise ProtocolViolation(
+            "incomplete message from client: connection closed mid-message"
+        ) from None
     except (ConnectionError, OSError):
         raise ConnectionClosed() from None

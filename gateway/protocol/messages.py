@@ -82,7 +82,9 @@ SSL_REQUEST_CODE = 80877103
 GSSENC_REQUEST_CODE = 80877104
 CANCEL_REQUEST_CODE = 80877102
 
-StartupMessage = Message("StartupMessage", None, Struct("protocol" / Int32ub, "params" / _Parameters))
+StartupMessage = Message(
+    "StartupMessage", None, Struct("protocol" / Int32ub, "params" / _Parameters)
+)
 SSLRequest = Message("SSLRequest", None, Struct("code" / Int32ub))
 CancelRequest = Message(
     "CancelRequest", None, Struct("code" / Int32ub, "pid" / Int32ub, "secret" / Int32ub)
@@ -93,7 +95,9 @@ Query = Message("Query", b"Q", Struct("query" / CString))
 Parse = Message(
     "Parse",
     b"P",
-    Struct("statement" / CString, "query" / CString, "param_types" / PrefixedArray(Int16ub, Int32ub)),
+    Struct(
+        "statement" / CString, "query" / CString, "param_types" / PrefixedArray(Int16ub, Int32ub)
+    ),
 )
 Bind = Message(
     "Bind",
@@ -102,7 +106,10 @@ Bind = Message(
         "portal" / CString,
         "statement" / CString,
         "param_formats" / PrefixedArray(Int16ub, Int16ub),
-        "params" / PrefixedArray(Int16ub, Struct("length" / Int32sb, "data" / If(this.length >= 0, Bytes(this.length)))),
+        "params"
+        / PrefixedArray(
+            Int16ub, Struct("length" / Int32sb, "data" / If(this.length >= 0, Bytes(this.length)))
+        ),
         "result_formats" / PrefixedArray(Int16ub, Int16ub),
     ),
 )
@@ -115,7 +122,9 @@ PasswordMessage = Message("PasswordMessage", b"p", Struct("password" / CString))
 SASLInitialResponse = Message(
     "SASLInitialResponse",
     b"p",
-    Struct("mechanism" / CString, "length" / Int32sb, "data" / If(this.length >= 0, Bytes(this.length))),
+    Struct(
+        "mechanism" / CString, "length" / Int32sb, "data" / If(this.length >= 0, Bytes(this.length))
+    ),
 )
 SASLResponse = Message("SASLResponse", b"p", Struct("data" / GreedyBytes))
 
@@ -150,7 +159,9 @@ def sasl_mechanisms(names: list[str]) -> bytes:
 
 def startup_message(params: Mapping[str, str]) -> bytes:
     items = [{"name": k.encode(), "value": v.encode()} for k, v in params.items()]
-    return StartupMessage.build(protocol=PROTOCOL_3_0, params=[*items, {"name": b"", "value": None}])
+    return StartupMessage.build(
+        protocol=PROTOCOL_3_0, params=[*items, {"name": b"", "value": None}]
+    )
 
 
 def startup_parameters(parsed: Container) -> dict[str, bytes]:

@@ -56,7 +56,9 @@ class Guard:
         max_depth: int = DEFAULT_MAX_DEPTH,
         cache_size: int = 4096,
     ) -> None:
-        self.dialect = GatewayPostgres() if dialect == "postgres" else sqlglot.Dialect.get_or_raise(dialect)
+        self.dialect = (
+            GatewayPostgres() if dialect == "postgres" else sqlglot.Dialect.get_or_raise(dialect)
+        )
         self.max_length = max_length
         self.max_depth = max_depth
         self._cache: OrderedDict[str, Verdict] = OrderedDict()
@@ -82,7 +84,9 @@ class Guard:
         try:
             tokens = self.dialect.tokenize(text)
         except TokenError as exc:
-            return self._remember(text, Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}"))).error
+            return self._remember(
+                text, Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}"))
+            ).error
         shape = _shape(tokens, self._commands)
         if shape in self._shapes:
             self._shapes.move_to_end(shape)
@@ -174,12 +178,16 @@ class Guard:
         for node in tree.walk():
             if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge):
                 raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)
-            if isinstance(node, exp.Create | exp.Drop | exp.Alter | exp.TruncateTable | exp.Command):
+            if isinstance(
+                node, exp.Create | exp.Drop | exp.Alter | exp.TruncateTable | exp.Command
+            ):
                 raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)
             if isinstance(node, exp.Into):
                 raise _read_only("SELECT INTO creates a table and is not allowed", source, node)
             if isinstance(node, exp.Lock):
-                raise _read_only("SELECT ... FOR UPDATE/SHARE locks rows and is not allowed", source, node)
+                raise _read_only(
+                    "SELECT ... FOR UPDATE/SHARE locks rows and is not allowed", source, node
+                )
             if isinstance(node, exp.Func):
                 name = functions.function_name(node)
                 if name == "set_config" and functions.is_safe_set_config(node):
@@ -283,7 +291,7 @@ def _parse_message(exc: ParseError) -> PgError:
     line, col = first.get("line"), first.get("col")
     where = f" at line {line}, column {col}" if line is not None else ""
     near = first.get("highlight")
-    near_text = f" near \"{near}\"" if near else ""
+    near_text = f' near "{near}"' if near else ""
     return PgError(SYNTAX_ERROR, f"syntax error{near_text}{where}: {description}")
 
 

@@ -42,8 +42,16 @@ class _PlainTokenizer(GatewayPostgres.Tokenizer):
 
 
 _SIMPLE_VALUE_TYPES = frozenset(
-    {TokenType.STRING, TokenType.NUMBER, TokenType.VAR, TokenType.COMMA, TokenType.DASH,
-     TokenType.PLUS, TokenType.DOT, TokenType.IDENTIFIER}
+    {
+        TokenType.STRING,
+        TokenType.NUMBER,
+        TokenType.VAR,
+        TokenType.COMMA,
+        TokenType.DASH,
+        TokenType.PLUS,
+        TokenType.DOT,
+        TokenType.IDENTIFIER,
+    }
 )
 
 
@@ -96,8 +104,10 @@ class _Cursor:
         return self.source[self.tokens[self.index].start :]
 
     def only_simple_values(self) -> bool:
-        return all(t.token_type in _SIMPLE_VALUE_TYPES or t.text.replace("_", "").isalnum()
-                   for t in self.tokens[self.index :])
+        return all(
+            t.token_type in _SIMPLE_VALUE_TYPES or t.text.replace("_", "").isalnum()
+            for t in self.tokens[self.index :]
+        )
 
     def finish(self, statement: str) -> None:
         if not self.done:
@@ -116,7 +126,9 @@ def classify_utility(source: str, guard: Guard, parse_error: PgError | None = No
     if handler is None:
         if parse_error is not None and keyword not in _KNOWN_WRITES:
             raise UtilityRejected(parse_error)
-        statement = " ".join(t.text.upper() for t in tokens[:2]) if keyword in _TWO_WORD else keyword
+        statement = (
+            " ".join(t.text.upper() for t in tokens[:2]) if keyword in _TWO_WORD else keyword
+        )
         raise UtilityRejected(
             PgError(
                 READ_ONLY_SQL_TRANSACTION,
@@ -131,7 +143,7 @@ def _syntax(statement: str, token: Token) -> UtilityRejected:
     return UtilityRejected(
         PgError(
             SYNTAX_ERROR,
-            f"syntax error at or near \"{token.text}\" in {statement}",
+            f'syntax error at or near "{token.text}" in {statement}',
             position=token.start + 1,
         )
     )
@@ -183,20 +195,26 @@ def _end(cursor: _Cursor, guard: Guard) -> None:
 
 def _denied_setting(name: str) -> UtilityRejected:
     return UtilityRejected(
-        PgError(INSUFFICIENT_PRIVILEGE, f"setting \"{name}\" cannot be changed through MetaHog")
+        PgError(INSUFFICIENT_PRIVILEGE, f'setting "{name}" cannot be changed through MetaHog')
     )
 
 
 def _set(cursor: _Cursor, guard: Guard) -> None:
     cursor.accept("SESSION", "LOCAL")
-    if cursor.accept_sequence("CHARACTERISTICS", "AS", "TRANSACTION") or cursor.accept("TRANSACTION"):
+    if cursor.accept_sequence("CHARACTERISTICS", "AS", "TRANSACTION") or cursor.accept(
+        "TRANSACTION"
+    ):
         if cursor.accept("SNAPSHOT"):
             raise _denied_setting("transaction snapshot")
         _transaction_modes(cursor, "SET TRANSACTION")
         return
-    if cursor.peek() in ("ROLE", "AUTHORIZATION") or cursor.accept_sequence("SESSION", "AUTHORIZATION"):
+    if cursor.peek() in ("ROLE", "AUTHORIZATION") or cursor.accept_sequence(
+        "SESSION", "AUTHORIZATION"
+    ):
         raise UtilityRejected(
-            PgError(INSUFFICIENT_PRIVILEGE, "changing the role or session authorization is not allowed")
+            PgError(
+                INSUFFICIENT_PRIVILEGE, "changing the role or session authorization is not allowed"
+            )
         )
     if cursor.accept_sequence("TIME", "ZONE"):
         name = SPECIAL_FORMS["time zone"]
@@ -254,7 +272,9 @@ def _embedded_query(cursor: _Cursor, guard: Guard, statement: str) -> None:
             guard.dialect.tokenize(text), text
         )
     except (ParseError, TokenError) as exc:
-        raise UtilityRejected(PgError(SYNTAX_ERROR, f"syntax error in {statement}: {exc}")) from None
+        raise UtilityRejected(
+            PgError(SYNTAX_ERROR, f"syntax error in {statement}: {exc}")
+        ) from None
     if len(trees) != 1 or not isinstance(trees[0], exp.Query | exp.Values):
         if statement == "EXPLAIN" and cursor.peek() == "EXECUTE":
             cursor.index += 1
@@ -296,8 +316,29 @@ def _close(cursor: _Cursor, guard: Guard) -> None:
 
 
 _EXPLAIN_OPTIONS = frozenset(
-    {"ANALYZE", "ANALYSE", "VERBOSE", "COSTS", "SETTINGS", "BUFFERS", "WAL", "TIMING", "SUMMARY",
-     "FORMAT", "GENERIC_PLAN", "TEXT", "XML", "JSON", "YAML", "TRUE", "FALSE", "ON", "OFF", "1", "0"}
+    {
+        "ANALYZE",
+        "ANALYSE",
+        "VERBOSE",
+        "COSTS",
+        "SETTINGS",
+        "BUFFERS",
+        "WAL",
+        "TIMING",
+        "SUMMARY",
+        "FORMAT",
+        "GENERIC_PLAN",
+        "TEXT",
+        "XML",
+        "JSON",
+        "YAML",
+        "TRUE",
+        "FALSE",
+        "ON",
+        "OFF",
+        "1",
+        "0",
+    }
 )
 
 
@@ -317,7 +358,10 @@ def _explain(cursor: _Cursor, guard: Guard) -> None:
 def _prepare(cursor: _Cursor, guard: Guard) -> None:
     if cursor.peek() == "TRANSACTION":
         raise UtilityRejected(
-            PgError(READ_ONLY_SQL_TRANSACTION, "PREPARE TRANSACTION is not allowed: MetaHog is read-only")
+            PgError(
+                READ_ONLY_SQL_TRANSACTION,
+                "PREPARE TRANSACTION is not allowed: MetaHog is read-only",
+            )
         )
     if cursor.name() is None:
         raise UtilityRejected(PgError(SYNTAX_ERROR, "syntax error in PREPARE"))
@@ -370,7 +414,9 @@ def _release(cursor: _Cursor, guard: Guard) -> None:
 def _rollback(cursor: _Cursor, guard: Guard) -> None:
     if cursor.accept("PREPARED"):
         raise UtilityRejected(
-            PgError(READ_ONLY_SQL_TRANSACTION, "ROLLBACK PREPARED is not allowed: MetaHog is read-only")
+            PgError(
+                READ_ONLY_SQL_TRANSACTION, "ROLLBACK PREPARED is not allowed: MetaHog is read-only"
+            )
         )
     cursor.accept("WORK", "TRANSACTION")
     if cursor.accept("TO"):
@@ -383,7 +429,9 @@ def _rollback(cursor: _Cursor, guard: Guard) -> None:
 def _commit(cursor: _Cursor, guard: Guard) -> None:
     if cursor.accept("PREPARED"):
         raise UtilityRejected(
-            PgError(READ_ONLY_SQL_TRANSACTION, "COMMIT PREPARED is not allowed: MetaHog is read-only")
+            PgError(
+                READ_ONLY_SQL_TRANSACTION, "COMMIT PREPARED is not allowed: MetaHog is read-only"
+            )
         )
     _end(cursor, guard)
 
@@ -419,9 +467,35 @@ _HANDLERS: dict[str, Callable[[_Cursor, Guard], None]] = {
 }
 
 _KNOWN_WRITES = frozenset(
-    {"INSERT", "UPDATE", "DELETE", "MERGE", "CREATE", "DROP", "ALTER", "TRUNCATE", "GRANT",
-     "REVOKE", "COMMENT", "CALL", "DO", "LOCK", "VACUUM", "ANALYZE", "ANALYSE", "CLUSTER",
-     "REINDEX", "REFRESH", "CHECKPOINT", "LOAD", "LISTEN", "NOTIFY", "SECURITY", "IMPORT",
-     "REASSIGN", "COPY"}
+    {
+        "INSERT",
+        "UPDATE",
+        "DELETE",
+        "MERGE",
+        "CREATE",
+        "DROP",
+        "ALTER",
+        "TRUNCATE",
+        "GRANT",
+        "REVOKE",
+        "COMMENT",
+        "CALL",
+        "DO",
+        "LOCK",
+        "VACUUM",
+        "ANALYZE",
+        "ANALYSE",
+        "CLUSTER",
+        "REINDEX",
+        "REFRESH",
+        "CHECKPOINT",
+        "LOAD",
+        "LISTEN",
+        "NOTIFY",
+        "SECURITY",
+        "IMPORT",
+        "REASSIGN",
+        "COPY",
+    }
 )
 _TWO_WORD = frozenset({"CREATE", "DROP", "ALTER", "SECURITY", "IMPORT", "REFRESH"})

@@ -49,10 +49,7 @@ class BackendUnavailable(PgError):
 def read_only_options(statement_timeout_ms: int) -> str:
     """Start-up `options` that become the session's reset values, so that DISCARD ALL and
     RESET ALL return to them rather than to the server's defaults."""
-    return (
-        "-c default_transaction_read_only=on"
-        f" -c statement_timeout={int(statement_timeout_ms)}"
-    )
+    return f"-c default_transaction_read_only=on -c statement_timeout={int(statement_timeout_ms)}"
 
 
 class BackendConnection:
@@ -121,7 +118,8 @@ class BackendConnection:
         if answer != b"S":
             raise BackendUnavailable("unexpected answer to SSLRequest")
         await self.writer.start_tls(
-            self._tls_context(), server_hostname=self.address.host if mode == "verify-full" else None
+            self._tls_context(),
+            server_hostname=self.address.host if mode == "verify-full" else None,
         )
 
     def _tls_context(self) -> ssl.SSLContext:
@@ -186,7 +184,9 @@ class BackendConnection:
                 )
             elif auth.code == messages.AUTH_SASL_CONTINUE and scram is not None:
                 scram.set_server_first(auth.data.decode())
-                self.writer.write(messages.SASLResponse.build(data=scram.get_client_final().encode()))
+                self.writer.write(
+                    messages.SASLResponse.build(data=scram.get_client_final().encode())
+                )
             elif auth.code == messages.AUTH_SASL_FINAL and scram is not None:
                 scram.set_server_final(auth.data.decode())
                 continue
@@ -224,7 +224,9 @@ class BackendConnection:
                 self.status = payload[:1]
                 ready_count -= 1
             elif tag == b"E":
-                errors.append(BackendError(messages.parse_fields(messages.ErrorResponse.parse(payload))))
+                errors.append(
+                    BackendError(messages.parse_fields(messages.ErrorResponse.parse(payload)))
+                )
             else:
                 self.absorb(tag, payload)
         return errors

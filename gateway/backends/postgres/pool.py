@@ -37,14 +37,18 @@ class PostgresPool:
         except TimeoutError:
             raise PgError(
                 TOO_MANY_CONNECTIONS,
-                f"no backend connection to source \"{self.source.name}\" became free within "
+                f'no backend connection to source "{self.source.name}" became free within '
                 f"{self.source.pool_timeout:g}s (pool_size {self.source.pool_size})",
                 severity="FATAL",
             ) from None
         try:
             while self._idle:
                 connection = self._idle.pop()
-                if not connection.broken and not connection.writer.is_closing() and not connection.reader.at_eof():
+                if (
+                    not connection.broken
+                    and not connection.writer.is_closing()
+                    and not connection.reader.at_eof()
+                ):
                     self.in_use += 1
                     return connection
                 connection.close()

@@ -204,7 +204,9 @@ class PostgresRelay:
                 raise ConnectionClosed() from None
             if not data:
                 if pending:
-                    raise ProtocolViolation("incomplete message from client: connection closed mid-message")
+                    raise ProtocolViolation(
+                        "incomplete message from client: connection closed mid-message"
+                    )
                 raise ConnectionClosed()
             if pending:
                 data = pending + data
@@ -258,7 +260,7 @@ class PostgresRelay:
             return raw[:-1].decode(self.client.codec)
         except UnicodeDecodeError:
             raise ProtocolViolation(
-                f"invalid byte sequence for encoding \"{self.client.codec}\""
+                f'invalid byte sequence for encoding "{self.client.codec}"'
             ) from None
 
     def _query(self, payload: bytes) -> bytes:
@@ -410,7 +412,6 @@ class PostgresRelay:
         if name == "client_encoding":
             self.client.codec = python_codec(value)
         self._send_to_client(client_parameter_status(name, value, self.client.user))
-
 
 
 # Parameters whose backend values describe the gateway's own login, not the client's.

@@ -35,7 +35,7 @@ class UtilityRejected(Exception):
         self.error = error
 
 
-class _PlainTokenizer(GatewayPostgres.Tokenizer):
+class PlainTokenizer(GatewayPostgres.Tokenizer):
     # Without COMMANDS, the tokenizer keeps every word of a utility statement as its own token
     # instead of folding the rest of the statement into one string.
     COMMANDS: set[TokenType] = set()
@@ -117,7 +117,7 @@ class _Cursor:
 def classify_utility(source: str, guard: Guard, parse_error: PgError | None = None) -> None:
     """Return if the statement is an allowed utility statement, else raise UtilityRejected."""
     try:
-        tokens = _PlainTokenizer().tokenize(source)
+        tokens = guard.plain_tokenizer.tokenize(source)
     except TokenError as exc:
         raise UtilityRejected(PgError(SYNTAX_ERROR, f"syntax error: {exc}")) from None
     cursor = _Cursor(tokens, source)
@@ -269,7 +269,7 @@ def _embedded_query(cursor: _Cursor, guard: Guard, statement: str) -> None:
     text = cursor.rest()
     try:
         trees = guard.dialect.parser(error_level=ErrorLevel.IMMEDIATE).parse(
-            guard.dialect.tokenize(text), text
+            guard.tokenize(text), text
         )
     except (ParseError, TokenError) as exc:
         raise UtilityRejected(

@@ -100,6 +100,7 @@ class PostgresRelay:
         # _send_last_to_client.
         self._last_message: bytes | None = None
         self.fatal: PgError | None = None
+        self._outbox: list[bytes | memoryview] = []
 
     @property
     def busy(self) -> bool:
@@ -131,6 +132,7 @@ class PostgresRelay:
                 error = backend_task.exception()
                 if isinstance(error, PgError):
                     self._send_to_client(error.encode())
+                    self._flush_client()
                 elif error is not None:
                     log.info("backend connection lost: %s", error)
                     self._send_to_client(
@@ -140,6 +142,7 @@ class PostgresRelay:
                             severity="FATAL",
                         ).encode()
                     )
+                    self._flush_client()
         finally:
             for task in (backend_task, client_task):
                 if not task.done():
@@ -172,8 +175,16 @@ class PostgresRelay:
             await self.backend.cancel()
 
     def _send_to_client(self, data: bytes | memoryview) -> None:
+        """Queue data for the client; `_flush_client` writes the queue in one call, so that one
+        backend read costs one socket write however many messages it held."""
         if not self._client_gone:
-            self.client.writer.write(data)
+            self._outbox.append(data)
+
+    def _flush_client(self) -> None:
+        if self._outbox:
+            if not self._client_gone:
+                self.client.writer.writelines(self._outbox)
+            self._outbox.clear()
 
     def _send_last_to_client(self, data: bytes) -> None:
         """Send a final message, then nothing more. While the backend pump is half-way through
@@ -183,12 +194,14 @@ class PostgresRelay:
             self._last_message = data
             return
         self._send_to_client(data)
+        self._flush_client()
         self._client_gone = True
 
     def _client_at_boundary(self) -> None:
         if self._last_message is not None:
             self._send_to_client(self._last_message)
             self._last_message = None
+            self._flush_client()
             self._client_gone = True
 
     # --- client to backend -----------------------------------------------------------------
@@ -316,6 +329,7 @@ class PostgresRelay:
                     self._send_to_client(data)
                     if not passthrough:
                         self._client_at_boundary()
+                    self._flush_client()
                     await self._drain(client_writer)
                     continue
                 self._send_to_client(memoryview(data)[:passthrough])
@@ -353,6 +367,7 @@ class PostgresRelay:
             self._backend_mid_message = bool(pending) or passthrough > 0
             if not self.busy and not self._backend_mid_message:
                 self._idle.set()
+            self._flush_client()
             await self._drain(client_writer)
             if self.fatal is not None:
                 raise self.fatal

@@ -40,10 +40,42 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Per-statement and per-session limits. None means no limit at this level; a source's and a
+    user's limits combine to the stricter of the two."""
+
+    max_rows: int | None = None
+    statement_timeout_ms: int | None = None
+    max_concurrent_queries: int | None = None
+    max_prepared_statements: int | None = None
+
+    def combine(self, other: Limits) -> Limits:
+        def stricter(a: int | None, b: int | None) -> int | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        return Limits(
+            max_rows=stricter(self.max_rows, other.max_rows),
+            statement_timeout_ms=stricter(self.statement_timeout_ms, other.statement_timeout_ms),
+            max_concurrent_queries=stricter(
+                self.max_concurrent_queries, other.max_concurrent_queries
+            ),
+            max_prepared_statements=stricter(
+                self.max_prepared_statements, other.max_prepared_statements
+            ),
+        )
+
+
+LIMIT_KEYS = frozenset(
+    {"max_rows", "statement_timeout", "max_concurrent_queries", "max_prepared_statements"}
+)
+
+
+@dataclass(frozen=True)
 class UserConfig:
     name: str
     password: Secret
     sources: tuple[str, ...] | None = None
+    limits: Limits = Limits()
 
     def may_use(self, source: str) -> bool:
         return self.sources is None or source in self.sources
@@ -104,7 +136,12 @@ class SourceConfig:
     backend: BackendAddress
     pool_size: int = 20
     pool_timeout: float = 10.0
-    statement_timeout_ms: int = 60_000
+    limits: Limits = Limits(statement_timeout_ms=60_000, max_prepared_statements=1000)
+
+    @property
+    def statement_timeout_ms(self) -> int:
+        """The backend's own statement_timeout, set at connection start-up."""
+        return self.limits.statement_timeout_ms or 0
 
 
 @dataclass(frozen=True)
@@ -232,7 +269,7 @@ def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> Use
     key = f"users[{index}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{key}: expected a table")
-    _reject_unknown(table, {"name", "password", "sources"}, key)
+    _reject_unknown(table, {"name", "password", "sources"} | LIMIT_KEYS, key)
     name = _take(table, "name", str, key, None)
     if not name:
         raise ConfigError(f"{key}.name: required")
@@ -245,12 +282,14 @@ def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> Use
             if source not in sources:
                 raise ConfigError(f"{key}.sources: unknown source {source!r}")
         allowed = tuple(allowed)
-    return UserConfig(name=name, password=Secret(password), sources=allowed)
+    return UserConfig(
+        name=name, password=Secret(password), sources=allowed, limits=_parse_limits(table, key)
+    )
 
 
 def _parse_source(name: str, table: dict[str, Any]) -> SourceConfig:
     key = f"sources.{name}"
-    _reject_unknown(table, {"kind", "dsn", "pool_size", "pool_timeout", "statement_timeout"}, key)
+    _reject_unknown(table, {"kind", "dsn", "pool_size", "pool_timeout"} | LIMIT_KEYS, key)
     kind = _take(table, "kind", str, key, None)
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{key}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
@@ -260,14 +299,35 @@ def _parse_source(name: str, table: dict[str, Any]) -> SourceConfig:
     pool_size = _take(table, "pool_size", int, key, 20)
     if pool_size < 1:
         raise ConfigError(f"{key}.pool_size: must be at least 1")
-    timeout = _take(table, "statement_timeout", (int, str), key, "60s")
+    defaults = SourceConfig.__dataclass_fields__["limits"].default
     return SourceConfig(
         name=name,
         kind=kind,
         backend=BackendAddress.from_dsn(dsn, f"{key}.dsn"),
         pool_size=pool_size,
         pool_timeout=float(_take(table, "pool_timeout", (int, float), key, 10.0)),
-        statement_timeout_ms=_duration_ms(timeout, f"{key}.statement_timeout"),
+        limits=_parse_limits(table, key, defaults),
+    )
+
+
+def _parse_limits(table: dict[str, Any], key: str, defaults: Limits = Limits()) -> Limits:
+    def positive(name: str, default: int | None) -> int | None:
+        value = _take(table, name, int, key, default)
+        if value is not None and value < 1:
+            raise ConfigError(f"{key}.{name}: must be at least 1")
+        return value
+
+    timeout = defaults.statement_timeout_ms
+    if "statement_timeout" in table:
+        raw = _take(table, "statement_timeout", (int, str), key, None)
+        timeout = _duration_ms(raw, f"{key}.statement_timeout") or None
+    return Limits(
+        max_rows=positive("max_rows", defaults.max_rows),
+        statement_timeout_ms=timeout,
+        max_concurrent_queries=positive("max_concurrent_queries", defaults.max_concurrent_queries),
+        max_prepared_statements=positive(
+            "max_prepared_statements", defaults.max_prepared_statements
+        ),
     )
 
 

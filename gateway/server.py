@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.config import Config
+from gateway.limits import QueryActivity
 from gateway.protocol import tls as tls_files
 from gateway.protocol.errors import TOO_MANY_CONNECTIONS, PgError
 from gateway.protocol.startup import TlsSettings
@@ -26,6 +27,7 @@ class Gateway:
         self.tls = self._load_tls()
         self.pools = {name: PostgresPool(source) for name, source in config.sources.items()}
         self.guard = Guard("postgres")
+        self.activity = QueryActivity()
         self._sessions: dict[int, ClientSession] = {}
         self._connections = 0
         self._server: asyncio.Server | None = None

@@ -17,6 +17,8 @@ from gateway.backends.postgres.relay import (
     client_parameter_status,
     python_codec,
 )
+from gateway.config import Limits
+from gateway.limits import SessionLimits
 from gateway.protocol import messages
 from gateway.protocol.errors import (
     INSUFFICIENT_PRIVILEGE,
@@ -142,7 +144,15 @@ class ClientSession:
                 max_message_size=config.server.max_message_size,
                 codec=python_codec(backend.parameters.get("client_encoding", "UTF8")),
             )
-            self.relay = PostgresRelay(channel, backend, self.gateway.guard.check)
+            user = config.user(request.user)
+            limits = pool.source.limits.combine(user.limits) if user else pool.source.limits
+            self.relay = PostgresRelay(
+                channel,
+                backend,
+                self.gateway.guard.check,
+                SessionLimits(limits, request.user, self.gateway.activity),
+                gateway_timeout_ms=_gateway_timeout(limits, pool.source.statement_timeout_ms),
+            )
             log.info(
                 "session %d: %s connected as %s to %s",
                 self.pid,
@@ -207,6 +217,15 @@ class ClientSession:
     async def cancel(self) -> None:
         if self.relay is not None:
             await self.relay.cancel()
+
+
+def _gateway_timeout(limits: Limits, backend_timeout_ms: int) -> int | None:
+    """The backend enforces the source's statement_timeout; a stricter one (a user's) is timed
+    by the gateway, which cancels the statement on the backend when it runs out."""
+    timeout = limits.statement_timeout_ms
+    if timeout and (not backend_timeout_ms or timeout < backend_timeout_ms):
+        return timeout
+    return None
 
 
 def new_cancel_key(taken: set[int] | dict[int, object]) -> tuple[int, int]:

@@ -22,12 +22,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.backends.postgres.connection import BackendConnection
+from gateway.limits import SessionLimits
 from gateway.protocol import messages
 from gateway.protocol.errors import (
     FEATURE_NOT_SUPPORTED,
     PROTOCOL_VIOLATION,
+    QUERY_CANCELED,
     PgError,
     ProtocolViolation,
+    notice,
 )
 from gateway.protocol.framing import ConnectionClosed
 
@@ -36,14 +39,16 @@ log = logging.getLogger(__name__)
 _unpack_length = struct.Struct("!I").unpack_from
 
 # Frontend messages forwarded as they are: they refer only to statements that already passed
-# the guard at Parse time.
-_FORWARDED = frozenset(b"BEDCH")
+# the guard at Parse time. Execute and Close are forwarded too, after the limits have seen them.
+_FORWARDED = frozenset(b"BDH")
 _SYNC = ord("S")
 # Copy-in messages outside copy-in mode are ignored by PostgreSQL; the gateway never enters
 # copy-in mode, so it drops them rather than forwarding them.
 _COPY_IN = frozenset(b"dcf")
 # Backend messages the relay must look at; everything else passes untouched.
 _WATCHED = frozenset(b"ZESGW")
+# With a row limit, rows (DataRow, CopyData) and CommandComplete are counted and may be cut.
+_WATCHED_WITH_ROW_LIMIT = _WATCHED | frozenset(b"DdC")
 
 _READ_SIZE = 256 * 1024
 
@@ -79,11 +84,26 @@ StatementCheck = Callable[[str], PgError | None]
 
 class PostgresRelay:
     def __init__(
-        self, client: ClientChannel, backend: BackendConnection, check: StatementCheck
+        self,
+        client: ClientChannel,
+        backend: BackendConnection,
+        check: StatementCheck,
+        limits: SessionLimits | None = None,
+        gateway_timeout_ms: int | None = None,
     ) -> None:
         self.client = client
         self.backend = backend
         self.check = check
+        self.limits = limits
+        self._max_rows = limits.limits.max_rows if limits else None
+        self._watched_tags = _WATCHED if self._max_rows is None else _WATCHED_WITH_ROW_LIMIT
+        self._rows = 0
+        self._rows_cut = False
+        # A statement timeout stricter than the backend's own: the gateway times it and cancels.
+        self._gateway_timeout = gateway_timeout_ms / 1000 if gateway_timeout_ms else None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timed_out = False
+        self._background: set[asyncio.Task[None]] = set()
         self._marker = f"metahog_rejected_{secrets.token_hex(8)}"
         self._marker_bytes = self._marker.encode()
         self._rejections: deque[Rejection] = deque()
@@ -148,6 +168,7 @@ class PostgresRelay:
                 if not task.done():
                     task.cancel()
             await asyncio.gather(backend_task, client_task, return_exceptions=True)
+            self._statement_finished()
 
     async def _settle_backend(self, backend_task: asyncio.Task[None]) -> None:
         """The client is gone: stop its running query and let the backend finish answering."""
@@ -242,8 +263,12 @@ class PostgresRelay:
                     self.backend.unsynced = True
                 elif tag == _SYNC:
                     out += data[pos:end]
-                    self._sync_points_sent += 1
+                    self._sync_point_sent()
                     self.backend.unsynced = False
+                elif tag == 0x45:  # Execute
+                    out += self._execute(data[pos:end])
+                elif tag == 0x43:  # Close
+                    out += self._close(data[pos:end])
                 elif tag == 0x51:  # Query
                     out += self._query(data[pos + 5 : end])
                 elif tag == 0x50:  # Parse
@@ -278,9 +303,11 @@ class PostgresRelay:
 
     def _query(self, payload: bytes) -> bytes:
         error = self.check(self._decode(payload))
+        if error is None and self.limits is not None:
+            error = self.limits.admit_query()
         if error is not None:
             return self._reject_simple(error)
-        self._sync_points_sent += 1
+        self._sync_point_sent()
         self.backend.unsynced = False
         return messages.simple_message(b"Q", payload)
 
@@ -290,15 +317,47 @@ class PostgresRelay:
         except messages.MalformedMessage as exc:
             raise ProtocolViolation(str(exc)) from None
         error = self.check(self._decode(parsed.query + b"\0"))
+        if error is None and self.limits is not None:
+            error = self.limits.admit_statement(parsed.statement)
         self.backend.unsynced = True
         if error is None:
             return message
+        return self._reject_extended(error)
+
+    def _execute(self, message: bytes) -> bytes:
+        self.backend.unsynced = True
+        error = self.limits.admit_query() if self.limits is not None else None
+        return message if error is None else self._reject_extended(error)
+
+    def _close(self, message: bytes) -> bytes:
+        self.backend.unsynced = True
+        if self.limits is not None and message[5:6] == b"S":
+            self.limits.closed_statement(message[6:-1])
+        return message
+
+    def _reject_extended(self, error: PgError) -> bytes:
+        # A Parse that fails makes the backend skip the rest of the batch up to Sync.
         return messages.Parse.build(statement=b"", query=self._sentinel(error), param_types=[])
 
     def _reject_simple(self, error: PgError) -> bytes:
         query = self._sentinel(error)
-        self._sync_points_sent += 1
+        self._sync_point_sent()
         return messages.Query.build(query=query)
+
+    def _sync_point_sent(self) -> None:
+        self._sync_points_sent += 1
+        if self._gateway_timeout is not None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(
+                self._gateway_timeout, self._statement_timed_out
+            )
+
+    def _statement_timed_out(self) -> None:
+        self._timer = None
+        if self.busy:
+            self._timed_out = True
+            task = asyncio.ensure_future(self.backend.cancel())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _sentinel(self, error: PgError) -> bytes:
         """The text of a new sentinel, numbered so that its error names exactly this rejection.
@@ -317,6 +376,7 @@ class PostgresRelay:
         client_writer = self.client.writer
         pending = b""
         passthrough = 0  # bytes still to come of a message that is forwarded unread
+        watched = self._watched_tags
         while True:
             data = await reader.read(_READ_SIZE)
             if not data:
@@ -346,7 +406,7 @@ class PostgresRelay:
             while size - pos >= 5:
                 tag = data[pos]
                 end = pos + 1 + _unpack_length(data, pos + 1)[0]
-                if tag not in _WATCHED:
+                if tag not in watched:
                     if end > size:
                         # Forward what has arrived; the rest of this message follows unread.
                         passthrough = end - size
@@ -382,18 +442,54 @@ class PostgresRelay:
             self._client_gone = True
 
     def _watched(self, tag: int, message: bytes) -> None:
-        if tag == 0x5A:  # ReadyForQuery
+        if tag == 0x44 or tag == 0x64:  # DataRow, CopyData (watched only with a row limit)
+            self._rows += 1
+            if self._rows > self._max_rows:  # type: ignore[operator]
+                self._rows_cut = True
+            else:
+                self._send_to_client(message)
+        elif tag == 0x43:  # CommandComplete (watched only with a row limit)
+            self._send_to_client(self._command_complete(message))
+        elif tag == 0x5A:  # ReadyForQuery
             self._ready_seen += 1
             self.backend.status = message[5:6]
+            self._rows, self._rows_cut = 0, False
             self._send_to_client(message)
+            if not self.busy:
+                self._statement_finished()
         elif tag == 0x45:  # ErrorResponse
+            self._rows, self._rows_cut = 0, False
             self._send_to_client(self._error(message))
         elif tag == 0x53:  # ParameterStatus
             self._parameter_status(message)
         else:  # CopyInResponse / CopyBothResponse: never allowed through the gateway
             self.backend.writer.write(messages.CopyFail.build(message=b"COPY FROM is not allowed"))
 
+    def _command_complete(self, message: bytes) -> bytes:
+        cut, self._rows, self._rows_cut = self._rows_cut, 0, False
+        if not cut:
+            return message
+        # "SELECT 5000" becomes "SELECT 100": the client is told how many rows it got, and why.
+        words = message[5:-1].split(b" ")
+        words[-1] = str(self._max_rows).encode()
+        warning = notice(
+            f"result cut to {self._max_rows} rows: max_rows limit of the gateway",
+            severity="WARNING",
+            sqlstate="01000",
+        )
+        return warning + messages.simple_message(b"C", b" ".join(words) + b"\0")
+
+    def _statement_finished(self) -> None:
+        if self.limits is not None:
+            self.limits.finished()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timed_out = False
+
     def _error(self, message: bytes) -> bytes:
+        if self._timed_out and b"C57014\0" in message:
+            return PgError(QUERY_CANCELED, "canceling statement due to statement timeout").encode()
         if self._marker_bytes not in message:
             return message
         # Answers come in order: sentinels queued before this one were skipped by the backend.

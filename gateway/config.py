@@ -48,6 +48,7 @@ class Limits:
     statement_timeout_ms: int | None = None
     max_concurrent_queries: int | None = None
     max_prepared_statements: int | None = None
+    max_portals: int | None = None
 
     def combine(self, other: Limits) -> Limits:
         def stricter(a: int | None, b: int | None) -> int | None:
@@ -62,11 +63,18 @@ class Limits:
             max_prepared_statements=stricter(
                 self.max_prepared_statements, other.max_prepared_statements
             ),
+            max_portals=stricter(self.max_portals, other.max_portals),
         )
 
 
 LIMIT_KEYS = frozenset(
-    {"max_rows", "statement_timeout", "max_concurrent_queries", "max_prepared_statements"}
+    {
+        "max_rows",
+        "statement_timeout",
+        "max_concurrent_queries",
+        "max_prepared_statements",
+        "max_portals",
+    }
 )
 
 
@@ -136,7 +144,9 @@ class SourceConfig:
     backend: BackendAddress
     pool_size: int = 20
     pool_timeout: float = 10.0
-    limits: Limits = Limits(statement_timeout_ms=60_000, max_prepared_statements=1000)
+    limits: Limits = Limits(
+        statement_timeout_ms=60_000, max_prepared_statements=1000, max_portals=1000
+    )
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -328,6 +338,7 @@ def _parse_limits(table: dict[str, Any], key: str, defaults: Limits = Limits()) 
         max_prepared_statements=positive(
             "max_prepared_statements", defaults.max_prepared_statements
         ),
+        max_portals=positive("max_portals", defaults.max_portals),
     )
 
 

@@ -39,6 +39,7 @@ class SessionLimits:
         self.activity = activity
         self.running = False
         self._statements: set[bytes] = set()
+        self._portals: set[bytes] = set()
 
     def admit_query(self) -> PgError | None:
         """Called when a statement is about to run; the session then counts as running until
@@ -63,17 +64,35 @@ class SessionLimits:
 
     def admit_statement(self, name: bytes) -> PgError | None:
         """A named prepared statement is about to be created by a Parse message."""
-        limit = self.limits.max_prepared_statements
-        if not name or name in self._statements:
-            return None
-        if limit is not None and len(self._statements) >= limit:
-            return PgError(
-                CONFIGURATION_LIMIT_EXCEEDED,
-                f"too many prepared statements in this session (limit {limit})",
-                hint="Close prepared statements that are no longer needed.",
-            )
-        self._statements.add(name)
-        return None
+        return self._admit_named(
+            name, self._statements, self.limits.max_prepared_statements, "prepared statements"
+        )
 
     def closed_statement(self, name: bytes) -> None:
         self._statements.discard(name)
+
+    def admit_portal(self, name: bytes) -> PgError | None:
+        """A named portal is about to be created by a Bind message."""
+        return self._admit_named(name, self._portals, self.limits.max_portals, "portals")
+
+    def closed_portal(self, name: bytes) -> None:
+        self._portals.discard(name)
+
+    def transaction_ended(self) -> None:
+        # Protocol-level portals do not outlive their transaction.
+        self._portals.clear()
+
+    @staticmethod
+    def _admit_named(
+        name: bytes, names: set[bytes], limit: int | None, what: str
+    ) -> PgError | None:
+        if not name or name in names:
+            return None
+        if limit is not None and len(names) >= limit:
+            return PgError(
+                CONFIGURATION_LIMIT_EXCEEDED,
+                f"too many {what} in this session (limit {limit})",
+                hint=f"Close {what} that are no longer needed.",
+            )
+        names.add(name)
+        return None

@@ -22,6 +22,7 @@ kind = "postgres"
 dsn = "{pg.dsn("reader", READER_PASSWORD, "testdb", sslmode="disable")}"
 max_rows = 50
 max_prepared_statements = 3
+max_portals = 2
 """
     users = """
 [[users]]
@@ -123,5 +124,36 @@ def test_max_prepared_statements_per_session(limited):
         assert errors(client.read_until(b"Z")) == []
         assert errors(parse(b"s4")) == []
         assert errors(client.query("select 1")) == []
+    finally:
+        client.close()
+
+
+def test_max_portals_per_session(limited):
+    client = WireClient(limited.port)
+    try:
+        client.startup("analyst", "secret", "limited")
+        assert errors(client.query("begin")) == []
+
+        def bind(name: bytes) -> list[tuple[bytes, bytes]]:
+            client.send(
+                messages.Parse.build(statement=b"", query=b"select 1", param_types=[]),
+                messages.Bind.build(
+                    portal=name, statement=b"", param_formats=[], params=[], result_formats=[]
+                ),
+                messages.Sync.build(),
+            )
+            return client.read_until(b"Z")
+
+        assert errors(bind(b"p1")) == [] and errors(bind(b"p2")) == []
+        [error] = errors(bind(b"p3"))
+        assert error["C"] == "53400"
+        assert "portals" in error["M"]
+        assert errors(client.query("rollback")) == []
+        # Portals end with their transaction, and so does their count.
+        assert errors(client.query("begin")) == []
+        assert errors(bind(b"p1")) == [] and errors(bind(b"p2")) == []
+        client.send(b"C" + (4 + 1 + 3).to_bytes(4, "big") + b"Pp1\0", messages.Sync.build())
+        assert errors(client.read_until(b"Z")) == []
+        assert errors(bind(b"p3")) == []
     finally:
         client.close()

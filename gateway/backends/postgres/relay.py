@@ -40,7 +40,7 @@ _unpack_length = struct.Struct("!I").unpack_from
 
 # Frontend messages forwarded as they are: they refer only to statements that already passed
 # the guard at Parse time. Execute and Close are forwarded too, after the limits have seen them.
-_FORWARDED = frozenset(b"BDH")
+_FORWARDED = frozenset(b"DH")
 _SYNC = ord("S")
 # Copy-in messages outside copy-in mode are ignored by PostgreSQL; the gateway never enters
 # copy-in mode, so it drops them rather than forwarding them.
@@ -267,6 +267,8 @@ class PostgresRelay:
                     self.backend.unsynced = False
                 elif tag == 0x45:  # Execute
                     out += self._execute(data[pos:end])
+                elif tag == 0x42:  # Bind
+                    out += self._bind(data[pos:end])
                 elif tag == 0x43:  # Close
                     out += self._close(data[pos:end])
                 elif tag == 0x51:  # Query
@@ -329,10 +331,23 @@ class PostgresRelay:
         error = self.limits.admit_query() if self.limits is not None else None
         return message if error is None else self._reject_extended(error)
 
+    def _bind(self, message: bytes) -> bytes:
+        self.backend.unsynced = True
+        if self.limits is None or message[5] == 0:  # the unnamed portal is not counted
+            return message
+        end = message.find(b"\0", 5)
+        if end < 0:
+            raise ProtocolViolation("malformed Bind message")
+        error = self.limits.admit_portal(message[5:end])
+        return message if error is None else self._reject_extended(error)
+
     def _close(self, message: bytes) -> bytes:
         self.backend.unsynced = True
-        if self.limits is not None and message[5:6] == b"S":
-            self.limits.closed_statement(message[6:-1])
+        if self.limits is not None:
+            if message[5:6] == b"S":
+                self.limits.closed_statement(message[6:-1])
+            elif message[5:6] == b"P":
+                self.limits.closed_portal(message[6:-1])
         return message
 
     def _reject_extended(self, error: PgError) -> bytes:
@@ -455,6 +470,8 @@ class PostgresRelay:
             self.backend.status = message[5:6]
             self._rows, self._rows_cut = 0, False
             self._send_to_client(message)
+            if self.limits is not None and self.backend.status == b"I":
+                self.limits.transaction_ended()
             if not self.busy:
                 self._statement_finished()
         elif tag == 0x45:  # ErrorResponse

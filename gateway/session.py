@@ -16,6 +16,7 @@ from gateway.backends.postgres.relay import (
     PostgresRelay,
     client_parameter_status,
     python_codec,
+    unsafe_parameter,
 )
 from gateway.config import Limits
 from gateway.limits import SessionLimits
@@ -195,6 +196,11 @@ class ClientSession:
             error = errors[0]
             error.severity = "FATAL"
             raise error
+        for name, value in backend.parameters.items():
+            violation = unsafe_parameter(name, value)
+            if violation is not None:
+                backend.broken = True
+                raise violation
         for name in refused:
             self._write(
                 notice(

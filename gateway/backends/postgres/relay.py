@@ -435,6 +435,9 @@ class PostgresRelay:
                     self._send_to_client(view[run_start:pos])
                 self._watched(tag, data[pos:end])
                 pos = run_start = end
+                if self.fatal is not None:
+                    # Nothing after the violation reaches the client: its answer is the error.
+                    break
             if run_start < pos:
                 self._send_to_client(view[run_start:pos])
             pending = data[pos:]
@@ -442,10 +445,11 @@ class PostgresRelay:
             self._backend_mid_message = bool(pending) or passthrough > 0
             if not self.busy and not self._backend_mid_message:
                 self._idle.set()
+            if self.fatal is not None:
+                self._flush_client()
+                raise self.fatal
             self._flush_client()
             await self._drain(client_writer)
-            if self.fatal is not None:
-                raise self.fatal
 
     async def _drain(self, writer: asyncio.StreamWriter) -> None:
         if self._client_gone:
@@ -521,25 +525,36 @@ class PostgresRelay:
         name = status.name.decode()
         value = status.value.decode("utf-8", "replace")
         self.backend.parameters[name] = value
-        if name == "standard_conforming_strings" and value != "on":
-            # The guard reads backslashes in string literals as PostgreSQL does with this
-            # setting on; with it off, the two could disagree about where a string ends.
-            self.fatal = PgError(
-                PROTOCOL_VIOLATION,
-                "standard_conforming_strings was turned off; the session is closed",
-                severity="FATAL",
-            )
-            return
-        if name == "default_transaction_read_only" and value != "on":
-            self.fatal = PgError(
-                PROTOCOL_VIOLATION,
-                "the backend session stopped being read-only; the session is closed",
-                severity="FATAL",
-            )
+        violation = unsafe_parameter(name, value)
+        if violation is not None:
+            self.fatal = violation
             return
         if name == "client_encoding":
             self.client.codec = python_codec(value)
         self._send_to_client(client_parameter_status(name, value, self.client.user))
+
+
+# Settings the backend must keep for the session to stay safe, and why.
+_REQUIRED_PARAMETERS = {
+    # The guard reads backslashes in string literals as PostgreSQL does with this setting on;
+    # with it off, the two could disagree about where a string ends.
+    "standard_conforming_strings": "on",
+    # The database-level half of read-only enforcement.
+    "default_transaction_read_only": "on",
+}
+
+
+def unsafe_parameter(name: str, value: str) -> PgError | None:
+    """A FATAL error when a backend reports a setting that makes the session unsafe."""
+    required = _REQUIRED_PARAMETERS.get(name)
+    if required is None or value == required:
+        return None
+    return PgError(
+        PROTOCOL_VIOLATION,
+        f"the source's session reported {name}={value}, which MetaHog does not allow; "
+        "the session is closed",
+        severity="FATAL",
+    )
 
 
 # Parameters whose backend values describe the gateway's own login, not the client's.

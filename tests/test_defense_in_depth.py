@@ -27,7 +27,7 @@ class NoGuard:
 
 
 @pytest.fixture(scope="module")
-def unguarded(pg) -> Iterator[int]:  # noqa: ANN001
+def unguarded(pg) -> Iterator[int]:
     pg.psql(
         "CREATE ROLE sloppy LOGIN PASSWORD 'sloppy-pw';"
         "ALTER ROLE sloppy SET standard_conforming_strings = off;"

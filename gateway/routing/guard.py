@@ -26,6 +26,7 @@ from gateway.protocol.errors import (
     PgError,
 )
 from gateway.routing import functions
+from gateway.routing.clickhouse_rules import ClickHouseRules
 from gateway.routing.dialect import GatewayPostgres
 from gateway.routing.utility import PlainTokenizer, UtilityRejected, classify_utility
 
@@ -69,6 +70,8 @@ class Guard:
         # Dialect.tokenize() builds a new tokenizer per call; one reused instance costs half.
         self._tokenizer = self.dialect.tokenizer_class(dialect=self.dialect)
         self.plain_tokenizer = PlainTokenizer(dialect=self.dialect)
+        # Dialects other than PostgreSQL bring their own statement and query rules.
+        self.rules = ClickHouseRules(self.dialect) if dialect == "clickhouse" else None
 
     def check(self, text: str) -> PgError | None:
         """The guard's single entry point: None when every statement in `text` may run.
@@ -154,6 +157,8 @@ class Guard:
     def _classify_statement(self, tokens: list[Token], source: str) -> exp.Expression | None:
         if not tokens:
             return None
+        if self.rules is not None:
+            return self.rules.classify_statement(self, tokens, source)
         try:
             parsed = self.dialect.parser(error_level=ErrorLevel.IMMEDIATE).parse(tokens, source)
             tree = parsed[0] if parsed else None
@@ -181,6 +186,9 @@ class Guard:
             classify_utility(source, self)
 
     def check_query(self, tree: exp.Expression, source: str) -> None:
+        if self.rules is not None:
+            self.rules.check_query(self, tree, source)
+            return
         for node in tree.walk():
             if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge):
                 raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)

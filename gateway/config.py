@@ -78,6 +78,11 @@ LIMIT_KEYS = frozenset(
 )
 
 
+SOURCE_DEFAULT_LIMITS = Limits(
+    statement_timeout_ms=60_000, max_prepared_statements=1000, max_portals=1000
+)
+
+
 @dataclass(frozen=True)
 class UserConfig:
     name: str
@@ -144,9 +149,7 @@ class SourceConfig:
     backend: BackendAddress
     pool_size: int = 20
     pool_timeout: float = 10.0
-    limits: Limits = Limits(
-        statement_timeout_ms=60_000, max_prepared_statements=1000, max_portals=1000
-    )
+    limits: Limits = field(default_factory=lambda: SOURCE_DEFAULT_LIMITS)
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -309,7 +312,7 @@ def _parse_source(name: str, table: dict[str, Any]) -> SourceConfig:
     pool_size = _take(table, "pool_size", int, key, 20)
     if pool_size < 1:
         raise ConfigError(f"{key}.pool_size: must be at least 1")
-    defaults = SourceConfig.__dataclass_fields__["limits"].default
+    defaults = SOURCE_DEFAULT_LIMITS
     return SourceConfig(
         name=name,
         kind=kind,

@@ -31,6 +31,8 @@ class Gateway:
         self._sessions: dict[int, ClientSession] = {}
         self._connections = 0
         self._server: asyncio.Server | None = None
+        # Cancel tasks run detached from any session; keep them referenced until done.
+        self._background: set[asyncio.Future[None]] = set()
 
     def _load_tls(self) -> TlsSettings | None:
         server = self.config.server
@@ -106,7 +108,6 @@ class Gateway:
             log.info("ignored cancel request with an unknown key")
             return
         task = asyncio.ensure_future(session.cancel())
-        self._background = getattr(self, "_background", set())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

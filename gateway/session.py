@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+from collections.abc import Container
 from typing import TYPE_CHECKING
 
 from gateway.backends.postgres.connection import BackendConnection
@@ -234,7 +235,7 @@ def _gateway_timeout(limits: Limits, backend_timeout_ms: int) -> int | None:
     return None
 
 
-def new_cancel_key(taken: set[int] | dict[int, object]) -> tuple[int, int]:
+def new_cancel_key(taken: Container[int]) -> tuple[int, int]:
     while True:
         pid = secrets.randbelow(2**31 - 1) + 1
         if pid not in taken:

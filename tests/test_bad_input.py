@@ -153,8 +153,12 @@ def test_bad_message_while_a_large_result_streams(gw, delay):
         received = read_to_eof(client)
         row = b"\x00\x01" + struct.pack("!i", 200000) + b"x" * 200000
         assert received[0][0] == b"T"
-        # Rows cut short by the gateway's cancel are never sent; the ones sent are whole.
-        assert all(m == (b"D", row) for m in received[1:-1]), [m[0] for m in received]
+        # Rows cut short by the gateway's cancel are never sent; the ones sent are whole. A fast
+        # relay may also have finished the whole result (CommandComplete, ReadyForQuery) before
+        # the bad message arrived, as PostgreSQL itself would.
+        middle = received[1:-1]
+        assert all(m == (b"D", row) for m in middle if m[0] == b"D")
+        assert [m[0] for m in middle if m[0] != b"D"] in ([], [b"C", b"Z"]), middle
         assert_fatal(received[-1:], message="invalid frontend message type 121")
     finally:
         client.sock.close()

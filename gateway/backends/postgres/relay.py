@@ -1,14 +1,18 @@
 """The PostgreSQL data path: the client's messages go to its backend connection, and the
 backend's messages come back unchanged.
 
-Two pumps run side by side, so pipelined clients keep their pipelining. Each walks message
-headers only; rows are never decoded. The client pump stops every statement text (Query and
-Parse) at the guard. A rejected statement is not answered locally: the pump sends the backend a
-*sentinel* instead, a statement that fails to parse and carries a per-session marker. The
-backend then fails the batch exactly where the rejected statement stood: it skips to the next
-Sync, marks an open transaction failed, and reports the true transaction status in ReadyForQuery.
-The backend pump swaps the sentinel's error for the guard's. Ordering, error recovery and the
-transaction state thus stay PostgreSQL's own.
+Both directions are asyncio protocols on the two sockets, so data is handled in the callback
+that receives it, with no task switch per message, and pipelined clients keep their pipelining.
+Each direction walks message headers only; rows are never decoded. Back-pressure is the
+transports' own: when one side's send buffer fills, the other side stops reading.
+
+The client side stops every statement text (Query and Parse) at the guard. A rejected statement
+is not answered locally: the relay sends the backend a *sentinel* instead, a statement that
+fails to parse and carries a per-session marker. The backend then fails the batch exactly where
+the rejected statement stood: it skips to the next Sync, marks an open transaction failed, and
+reports the true transaction status in ReadyForQuery. The backend side swaps the sentinel's
+error for the guard's. Ordering, error recovery and the transaction state thus stay
+PostgreSQL's own.
 """
 
 from __future__ import annotations
@@ -121,6 +125,12 @@ class PostgresRelay:
         self._last_message: bytes | None = None
         self.fatal: PgError | None = None
         self._outbox: list[bytes | memoryview] = []
+        self._client_pending = b""
+        self._backend_pending = b""
+        # Bytes still to come of a backend message that is forwarded unread.
+        self._passthrough = 0
+        self._client_done: asyncio.Future[None]
+        self._backend_done: asyncio.Future[None]
 
     @property
     def busy(self) -> bool:
@@ -130,64 +140,94 @@ class PostgresRelay:
     async def run(self) -> None:
         """Relay until the client leaves or the backend fails. The backend connection is left
         at a message boundary and idle, or marked broken."""
-        backend_task = asyncio.create_task(self._pump_backend())
-        client_task = asyncio.create_task(self._pump_client())
+        loop = asyncio.get_running_loop()
+        self._client_done = loop.create_future()
+        self._backend_done = loop.create_future()
+        client_transport = self.client.writer.transport
+        backend_transport = self.backend.writer.transport
+        client_protocol = client_transport.get_protocol()
+        backend_protocol = backend_transport.get_protocol()
+        # Bytes the stream readers already hold (pipelined behind start-up) come first.
+        client_leftover = _take_buffered(self.client.reader)
+        backend_leftover = _take_buffered(self.backend.reader)
+        for transport, side in (
+            (
+                client_transport,
+                _Side(self._on_client_data, self._on_client_lost, backend_transport),
+            ),
+            (
+                backend_transport,
+                _Side(self._on_backend_data, self._on_backend_lost, client_transport),
+            ),
+        ):
+            side.connection_made(transport)
+            transport.set_protocol(side)
+        if backend_leftover:
+            self._on_backend_data(backend_leftover)
+        if client_leftover:
+            self._on_client_data(client_leftover)
+        if self.client.reader.at_eof():
+            self._on_client_lost(None)
+        if self.backend.reader.at_eof():
+            self._on_backend_lost(None)
         try:
             done, _ = await asyncio.wait(
-                {backend_task, client_task}, return_when=asyncio.FIRST_COMPLETED
+                {self._client_done, self._backend_done}, return_when=asyncio.FIRST_COMPLETED
             )
-            if client_task in done:
-                error = client_task.exception()
+            if self._client_done in done:
+                error = self._client_done.exception()
                 if isinstance(error, PgError):
                     self._send_last_to_client(error.encode())
                 else:
                     if error is not None and not isinstance(error, ConnectionClosed):
-                        log.exception("client pump failed", exc_info=error)
+                        log.error("client side of the relay failed", exc_info=error)
                         self.backend.broken = True
                     self._client_gone = True
-                await self._settle_backend(backend_task)
+                await self._settle_backend()
             else:
-                client_task.cancel()
-                self.backend.broken = True
-                error = backend_task.exception()
-                if isinstance(error, PgError):
-                    self._send_to_client(error.encode())
-                    self._flush_client()
-                elif error is not None:
-                    log.info("backend connection lost: %s", error)
-                    self._send_to_client(
-                        PgError(
-                            "08006",
-                            "the connection to the source was lost",
-                            severity="FATAL",
-                        ).encode()
-                    )
-                    self._flush_client()
+                self._client_gone_after(self._backend_done.exception())
         finally:
-            for task in (backend_task, client_task):
-                if not task.done():
-                    task.cancel()
-            await asyncio.gather(backend_task, client_task, return_exceptions=True)
+            backend_transport.resume_reading()
+            backend_transport.set_protocol(backend_protocol)
+            client_transport.set_protocol(client_protocol)
+            if self._backend_pending or self._passthrough:
+                self.backend.broken = True
+            for side in (self._client_done, self._backend_done):
+                if side.done() and not side.cancelled():
+                    side.exception()  # retrieved: the outcome was handled above
             self._statement_finished()
 
-    async def _settle_backend(self, backend_task: asyncio.Task[None]) -> None:
+    def _client_gone_after(self, error: BaseException | None) -> None:
+        """The backend failed or ended the session: tell the client why, once."""
+        self.backend.broken = True
+        if isinstance(error, PgError):
+            self._send_to_client(error.encode())
+        else:
+            log.info("backend connection lost: %s", error)
+            self._send_to_client(
+                PgError("08006", "the connection to the source was lost", severity="FATAL").encode()
+            )
+        self._flush_client()
+        self._client_gone = True
+
+    async def _settle_backend(self) -> None:
         """The client is gone: stop its running query and let the backend finish answering."""
         if self.busy:
             await self.backend.cancel()
         try:
-            await asyncio.wait_for(self._wait_idle(backend_task), 10)
+            await asyncio.wait_for(self._wait_idle(), 10)
         except TimeoutError:
             self.backend.broken = True
         if self._backend_mid_message:
             self.backend.broken = True
 
-    async def _wait_idle(self, backend_task: asyncio.Task[None]) -> None:
-        while self.busy and not backend_task.done():
+    async def _wait_idle(self) -> None:
+        while self.busy and not self._backend_done.done():
             self._idle.clear()
-            waiter = asyncio.create_task(self._idle.wait())
-            await asyncio.wait({waiter, backend_task}, return_when=asyncio.FIRST_COMPLETED)
+            waiter = asyncio.ensure_future(self._idle.wait())
+            await asyncio.wait({waiter, self._backend_done}, return_when=asyncio.FIRST_COMPLETED)
             waiter.cancel()
-        if backend_task.done():
+        if self._backend_done.done():
             self.backend.broken = True
 
     async def cancel(self) -> None:
@@ -226,26 +266,32 @@ class PostgresRelay:
             self._client_gone = True
 
     # --- client to backend -----------------------------------------------------------------
-    async def _pump_client(self) -> None:
-        reader = self.client.reader
-        backend_writer = self.backend.writer
+    def _on_client_data(self, data: bytes) -> None:
+        if self._client_done.done():
+            return
+        try:
+            self._client_data(data)
+        except BaseException as exc:
+            self._client_done.set_exception(exc)
+
+    def _on_client_lost(self, exc: Exception | None) -> None:
+        if self._client_done.done():
+            return
+        if self._client_pending:
+            error: BaseException = ProtocolViolation(
+                "incomplete message from client: connection closed mid-message"
+            )
+        else:
+            error = ConnectionClosed()
+        self._client_done.set_exception(error)
+
+    def _client_data(self, data: bytes) -> None:
         max_size = self.client.max_message_size
-        pending = b""
-        while True:
-            try:
-                data = await reader.read(_READ_SIZE)
-            except (ConnectionError, OSError):
-                raise ConnectionClosed() from None
-            if not data:
-                if pending:
-                    raise ProtocolViolation(
-                        "incomplete message from client: connection closed mid-message"
-                    )
-                raise ConnectionClosed()
-            if pending:
-                data = pending + data
-            out = bytearray()
-            pos, size = 0, len(data)
+        if self._client_pending:
+            data = self._client_pending + data
+        out = bytearray()
+        pos, size = 0, len(data)
+        try:
             while size - pos >= 5:
                 tag = data[pos]
                 (length,) = _unpack_length(data, pos + 1)
@@ -280,18 +326,18 @@ class PostgresRelay:
                         PgError(FEATURE_NOT_SUPPORTED, "the FunctionCall message is not supported")
                     )
                 elif tag == 0x58:  # Terminate
-                    if out:
-                        backend_writer.write(out)
                     raise ConnectionClosed()
                 elif tag in _COPY_IN:
                     pass
                 else:
                     raise ProtocolViolation(f"invalid frontend message type {tag}")
                 pos = end
-            pending = data[pos:]
+        finally:
+            # What was read before a Terminate or a bad message still reaches the backend, as
+            # it would reach PostgreSQL, which reads messages one by one.
             if out:
-                backend_writer.write(out)
-                await backend_writer.drain()
+                self.backend.writer.write(out)
+        self._client_pending = data[pos:]
 
     def _decode(self, raw: bytes) -> str:
         if not raw.endswith(b"\0") or b"\0" in raw[:-1]:
@@ -386,79 +432,75 @@ class PostgresRelay:
         return marker
 
     # --- backend to client -----------------------------------------------------------------
-    async def _pump_backend(self) -> None:
-        reader = self.backend.reader
-        client_writer = self.client.writer
-        pending = b""
-        passthrough = 0  # bytes still to come of a message that is forwarded unread
-        watched = self._watched_tags
-        while True:
-            data = await reader.read(_READ_SIZE)
-            if not data:
-                raise ConnectionError("backend closed the connection")
-            if passthrough:
-                if len(data) <= passthrough:
-                    passthrough -= len(data)
-                    self._backend_mid_message = passthrough > 0
-                    self._client_mid_message = passthrough
-                    self._send_to_client(data)
-                    if not passthrough:
-                        self._client_at_boundary()
-                    self._flush_client()
-                    await self._drain(client_writer)
-                    continue
-                self._send_to_client(memoryview(data)[:passthrough])
-                data = data[passthrough:]
-                passthrough = 0
-                self._client_mid_message = 0
-                self._client_at_boundary()
-            if pending:
-                data = pending + data
-                pending = b""
-            view = memoryview(data)
-            run_start = pos = 0
-            size = len(data)
-            while size - pos >= 5:
-                tag = data[pos]
-                end = pos + 1 + _unpack_length(data, pos + 1)[0]
-                if tag not in watched:
-                    if end > size:
-                        # Forward what has arrived; the rest of this message follows unread.
-                        passthrough = end - size
-                        pos = size
-                        break
-                    pos = end
-                    continue
-                if end > size:
-                    break
-                if run_start < pos:
-                    self._send_to_client(view[run_start:pos])
-                self._watched(tag, data[pos:end])
-                pos = run_start = end
-                if self.fatal is not None:
-                    # Nothing after the violation reaches the client: its answer is the error.
-                    break
-            if run_start < pos:
-                self._send_to_client(view[run_start:pos])
-            pending = data[pos:]
-            self._client_mid_message = passthrough
-            self._backend_mid_message = bool(pending) or passthrough > 0
-            if not self.busy and not self._backend_mid_message:
-                self._idle.set()
-            if self.fatal is not None:
-                self._flush_client()
-                raise self.fatal
-            self._flush_client()
-            await self._drain(client_writer)
-
-    async def _drain(self, writer: asyncio.StreamWriter) -> None:
-        if self._client_gone:
+    def _on_backend_data(self, data: bytes) -> None:
+        if self._backend_done.done():
             return
         try:
-            await writer.drain()
-        except (ConnectionError, OSError):
-            # The client pump sees the same loss and winds the session down.
-            self._client_gone = True
+            self._backend_data(data)
+        except BaseException as exc:
+            self._backend_done.set_exception(exc)
+
+    def _on_backend_lost(self, exc: Exception | None) -> None:
+        if not self._backend_done.done():
+            self._backend_done.set_exception(ConnectionError("backend closed the connection"))
+
+    def _backend_data(self, data: bytes) -> None:
+        passthrough = self._passthrough
+        if passthrough:
+            if len(data) <= passthrough:
+                passthrough -= len(data)
+                self._passthrough = passthrough
+                self._backend_mid_message = self._client_mid_message = passthrough
+                self._send_to_client(data)
+                if not passthrough:
+                    self._client_at_boundary()
+                    self._note_idle()
+                self._flush_client()
+                return
+            self._send_to_client(memoryview(data)[:passthrough])
+            data = data[passthrough:]
+            passthrough = self._passthrough = 0
+            self._client_mid_message = 0
+            self._client_at_boundary()
+        if self._backend_pending:
+            data = self._backend_pending + data
+        watched = self._watched_tags
+        view = memoryview(data)
+        run_start = pos = 0
+        size = len(data)
+        while size - pos >= 5:
+            tag = data[pos]
+            end = pos + 1 + _unpack_length(data, pos + 1)[0]
+            if tag not in watched:
+                if end > size:
+                    # Forward what has arrived; the rest of this message follows unread.
+                    passthrough = end - size
+                    pos = size
+                    break
+                pos = end
+                continue
+            if end > size:
+                break
+            if run_start < pos:
+                self._send_to_client(view[run_start:pos])
+            self._watched(tag, data[pos:end])
+            pos = run_start = end
+            if self.fatal is not None:
+                # Nothing after the violation reaches the client: its answer is the error.
+                break
+        if run_start < pos:
+            self._send_to_client(view[run_start:pos])
+        self._backend_pending = data[pos:]
+        self._passthrough = self._client_mid_message = passthrough
+        self._backend_mid_message = bool(self._backend_pending) or passthrough > 0
+        self._flush_client()
+        if self.fatal is not None:
+            raise self.fatal
+        self._note_idle()
+
+    def _note_idle(self) -> None:
+        if not self.busy and not self._backend_mid_message:
+            self._idle.set()
 
     def _watched(self, tag: int, message: bytes) -> None:
         if tag == 0x44 or tag == 0x64:  # DataRow, CopyData (watched only with a row limit)
@@ -583,3 +625,50 @@ _CODECS = {
 
 def python_codec(pg_encoding: str) -> str:
     return _CODECS.get(pg_encoding.upper().replace("-", ""), "utf-8")
+
+
+class _Side(asyncio.Protocol):
+    """One socket of the relay. When this socket's send buffer fills, the peer socket stops
+    reading until it drains: memory stays bounded whichever side is slow."""
+
+    def __init__(
+        self,
+        on_data: Callable[[bytes], None],
+        on_lost: Callable[[Exception | None], None],
+        peer: asyncio.BaseTransport,
+    ) -> None:
+        self._on_data = on_data
+        self._on_lost = on_lost
+        self._peer = peer
+        self._half_close = True
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._half_close = transport.get_extra_info("sslcontext") is None
+
+    def data_received(self, data: bytes) -> None:
+        self._on_data(data)
+
+    def eof_received(self) -> bool:
+        self._on_lost(None)
+        # Keep the write side of a half-closed TCP socket open, so that an error can still be
+        # sent; TLS has no half-close.
+        return self._half_close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._on_lost(exc)
+
+    def pause_writing(self) -> None:
+        if not self._peer.is_closing():
+            self._peer.pause_reading()  # type: ignore[attr-defined]
+
+    def resume_writing(self) -> None:
+        if not self._peer.is_closing():
+            self._peer.resume_reading()  # type: ignore[attr-defined]
+
+
+def _take_buffered(reader: asyncio.StreamReader) -> bytes:
+    """Take what a stream reader has buffered but nobody has read yet."""
+    buffered: bytearray = reader._buffer  # type: ignore[attr-defined]
+    data = bytes(buffered)
+    buffered.clear()
+    return data

@@ -31,7 +31,7 @@ from gateway.protocol.errors import (
 )
 from gateway.protocol.framing import ConnectionClosed
 from gateway.protocol.startup import CancelTarget, StartupRequest, authenticate, negotiate
-from gateway.routing.settings import STARTUP_KEYS, is_safe_setting, parse_options
+from gateway.routing.settings import STARTUP_KEYS, is_safe_setting, is_safe_value, parse_options
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
@@ -77,7 +77,7 @@ def client_settings(params: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     settings = {"application_name": params.get("application_name", "")}
     refused = []
     for name, value in requested:
-        if is_safe_setting(name):
+        if is_safe_setting(name) and is_safe_value(name, value):
             settings[name] = value
         else:
             refused.append(name)
@@ -144,7 +144,8 @@ class ClientSession:
                 self.writer,
                 user=request.user,
                 max_message_size=config.server.max_message_size,
-                codec=python_codec(backend.parameters.get("client_encoding", "UTF8")),
+                # _attach has refused encodings without a codec.
+                codec=python_codec(backend.parameters.get("client_encoding", "UTF8")) or "utf-8",
             )
             user = config.user(request.user)
             limits = pool.source.limits.combine(user.limits) if user else pool.source.limits

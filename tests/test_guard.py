@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from asyncpg import introspection
 
+from gateway.routing import functions, pglexer
 from gateway.routing.guard import Guard
 
 ALLOWED = [
@@ -180,3 +181,102 @@ def test_shape_cache_never_masks_the_body_of_a_command():
     assert guard.check("prepare p as delete from film").sqlstate == "25006"
     assert guard.check("explain select 1") is None
     assert guard.check("explain analyze delete from film").sqlstate == "25006"
+
+
+def test_shape_cache_does_not_skip_the_lexer_check():
+    # Same sqlglot tokens, so the same shape; but PostgreSQL reads `title<U+00A0>from` as one
+    # word. The lexer check runs before the shape cache.
+    guard = Guard()
+    assert guard.check("select title from film") is None
+    refused = guard.check("select title\u00a0from film")
+    assert refused is not None and refused.sqlstate == "42601"
+
+
+@pytest.mark.parametrize(
+    "text, position",
+    [
+        # sqlglot: AS and a string; PostgreSQL: the alias `as<U+00A0>$$`, then a DELETE.
+        ("select 1 as\u00a0$$; delete from film; select $$ -- $$\n", 10),
+        # sqlglot: the operator #- and a string; PostgreSQL: # and a comment, then a DELETE.
+        ("select 1 #-- '\n 2; delete from film; -- '", 10),
+        ("select\x0b1", 7),
+        ("select 'a'\n'b'", 8),  # a string continuation: one string to PostgreSQL, two to sqlglot
+    ],
+)
+def test_texts_the_two_lexers_read_differently_are_refused(guard, text, position):
+    error = guard.check(text)
+    assert error is not None and error.sqlstate == "42601", error
+    assert error.position == position
+
+
+def test_lexer_agrees_where_postgresql_reads_the_same(guard):
+    for text in [
+        "select 1 /* a /* nested */ comment */",
+        "select $a$ x $A$; delete from film; $a$",
+        "select E'\\'; delete from film; --'",
+        'select 1 as "a"";delete from film;--"',
+        "select 1 --\x0bstill a comment\n",
+        "select a$b, 1 as$$, $1::int, .5, 1.e2, 'x' -- end",
+        "select 1 ORDER  BY 1",
+    ]:
+        assert guard.check(text) is None, text
+
+
+def test_foreign_whitespace_is_exactly_what_python_but_not_postgresql_calls_space():
+    foreign = {chr(c) for c in range(0x110000) if chr(c).isspace()} - set(" \t\n\r\f")
+    assert {c for c in foreign if pglexer._FOREIGN_SPACE.fullmatch(c)} == foreign
+
+
+@pytest.mark.parametrize(
+    "text, name",
+    [
+        ("select U&\"\\0073et_config\"('statement_timeout', '0', false)", "set_config"),
+        ("select U&\"!006Eextval\" UESCAPE '!' ('s')", "nextval"),
+        ("select \"nextval\"('s')", "nextval"),
+        ('select "pg_catalog"."NEXTVAL"(\'s\')', "nextval"),
+        ("select set_config(U&'\\0073tatement_timeout', '0', false)", "set_config"),
+    ],
+)
+def test_function_names_are_normalised_before_the_deny_list(guard, text, name):
+    error = guard.check(text)
+    assert error is not None and error.sqlstate == "42501"
+    assert f"function {name}()" in error.message
+
+
+def test_unicode_escapes_decode_like_postgresql():
+    guard = Guard()
+    [_, name] = guard.tokenize('select U&"d\\0061t\\+000061"')
+    assert (name.token_type.name, name.text) == ("IDENTIFIER", "data")
+    [_, text] = guard.tokenize("select U&'a!0062!!' UESCAPE '!'")
+    assert (text.token_type.name, text.text) == ("STRING", "ab!")
+    assert guard.check("select set_config(U&'\\006Ait', 'off', false)") is None
+    for bad in ['select U&"\\D83D"', "select U&'\\00'", "select U&'x' UESCAPE '+'"]:
+        assert guard.check(bad).sqlstate == "42601", bad
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(functions.DENIED_FUNCTIONS) + [prefix + "x" for prefix in functions.DENIED_PREFIXES],
+)
+def test_every_denied_function_is_refused_however_it_is_written(guard, name):
+    # Also proves that sqlglot parses none of them into a node of another name.
+    for text in [
+        f"select {name}(1)",
+        f'select pg_catalog."{name}"(1)',
+        f"select {name.upper()}(1)",
+    ]:
+        error = guard.check(text)
+        assert error is not None and error.sqlstate == "42501", text
+
+
+def test_ts_rewrite_is_refused_only_in_the_form_that_runs_sql(guard):
+    assert guard.check("select ts_rewrite('a'::tsquery, 'select 1')").sqlstate == "42501"
+    assert guard.check("select ts_rewrite('a'::tsquery, 'a'::tsquery, 'b'::tsquery)") is None
+
+
+def test_client_encodings_whose_bytes_hide_a_backslash_are_refused_whatever_the_shape():
+    guard = Guard()
+    assert guard.check("set client_encoding = 'UTF8'") is None
+    assert guard.check("set client_encoding = 'GB18030'").sqlstate == "42501"
+    assert guard.check("select set_config('client_encoding', 'LATIN1', false)") is None
+    assert guard.check("select set_config('client_encoding', 'win-936', false)").sqlstate == "42501"

@@ -268,3 +268,18 @@ def test_configured_certificate_is_used_and_verifiable(gateway_factory, tmp_path
     with psycopg.connect(dsn) as conn:
         assert conn.execute("select 1").fetchone() == (1,)
     assert not (gw.state_dir / "tls" / "server.crt").exists()
+
+
+def test_client_encodings_the_guard_cannot_read_are_refused_at_startup(gateway):
+    # In GBK and its kin a backslash can be the second byte of a character: the gateway would
+    # not see strings end where the server does. Such a start-up setting is dropped, with a
+    # warning, and the session keeps a safe encoding.
+    notices: list[str] = []
+    with psycopg.connect(gateway.dsn(client_encoding="GBK")) as conn:
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        assert conn.execute("show client_encoding").fetchone() == ("UTF8",)
+    with psycopg.connect(gateway.dsn(options="-c client_encoding=SJIS")) as conn:
+        assert conn.execute("show client_encoding").fetchone() == ("UTF8",)
+    with psycopg.connect(gateway.dsn(client_encoding="LATIN1")) as conn:
+        assert conn.execute("show client_encoding").fetchone() == ("LATIN1",)
+        assert conn.execute("select 'ä'").fetchone() == ("ä",)

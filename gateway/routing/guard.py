@@ -25,7 +25,7 @@ from gateway.protocol.errors import (
     SYNTAX_ERROR,
     PgError,
 )
-from gateway.routing import functions
+from gateway.routing import functions, pglexer
 from gateway.routing.clickhouse_rules import ClickHouseRules
 from gateway.routing.dialect import GatewayPostgres
 from gateway.routing.utility import PlainTokenizer, UtilityRejected, classify_utility
@@ -93,6 +93,11 @@ class Guard:
             return self._remember(
                 text, Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}"))
             ).error
+        # Before the shape cache: a shape holds no whitespace or comments, the lexers' usual
+        # points of disagreement.
+        lexing_error = self._lexing_error(text, tokens)
+        if lexing_error is not None:
+            return self._remember(text, Verdict(lexing_error)).error
         shape = _shape(tokens, self._commands)
         if shape in self._shapes:
             self._shapes.move_to_end(shape)
@@ -117,10 +122,42 @@ class Guard:
             tokens = self.tokenize(text)
         except TokenError as exc:
             return self._remember(text, Verdict(PgError(SYNTAX_ERROR, f"syntax error: {exc}")))
+        lexing_error = self._lexing_error(text, tokens)
+        if lexing_error is not None:
+            return self._remember(text, Verdict(lexing_error))
         return self._remember(text, self._classify_tokens(text, tokens))
 
     def tokenize(self, text: str) -> list[Token]:
         return self._tokenizer.tokenize(text)
+
+    def _lexing_error(self, text: str, tokens: list[Token]) -> PgError | None:
+        """PostgreSQL: refuse a text that the server's lexer would split into other tokens than
+        sqlglot did (pglexer.py), since the guard would then judge a different statement from
+        the one the server runs."""
+        if self.rules is not None:
+            return None
+        try:
+            if any(token.token_type in self._commands for token in tokens):
+                # After SHOW, EXECUTE... sqlglot folds the rest of the statement into one
+                # string without a source position: compare the unfolded tokens.
+                tokens = self.plain_tokenizer.tokenize(text)
+            if pglexer.agrees_quickly(text, tokens):
+                return None
+            pg_tokens = pglexer.lex(text)
+        except pglexer.LexError as exc:
+            return exc.error
+        except TokenError as exc:
+            return PgError(SYNTAX_ERROR, f"syntax error: {exc}")
+        position = pglexer.first_disagreement(text, pg_tokens, tokens)
+        if position is None:
+            return None
+        near = (text[position : position + 20].split() or [""])[0]
+        return PgError(
+            SYNTAX_ERROR,
+            f'syntax error at or near "{near}": PostgreSQL would not read this text the way '
+            "the gateway does",
+            position=position + 1,
+        )
 
     def note_literal_dependence(self) -> None:
         """Called when a verdict depends on a literal's value (set_config's setting name)."""
@@ -180,6 +217,9 @@ class Guard:
             classify_utility(source, self)
         elif isinstance(tree, exp.Copy):
             self._check_copy(tree, source)
+        elif isinstance(tree, _WRITES):
+            # Named by what it does, not by its first word (WITH ... DELETE is a DELETE).
+            raise _read_only(f"{_kind(tree)} is not allowed", source, tree)
         else:
             # Command, and the generic nodes sqlglot returns for statements it does not model
             # (DISCARD ALL as Alias, CHECKPOINT as Column...).
@@ -190,11 +230,7 @@ class Guard:
             self.rules.check_query(self, tree, source)
             return
         for node in tree.walk():
-            if isinstance(node, exp.Insert | exp.Update | exp.Delete | exp.Merge):
-                raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)
-            if isinstance(
-                node, exp.Create | exp.Drop | exp.Alter | exp.TruncateTable | exp.Command
-            ):
+            if isinstance(node, _STATEMENT_NODES):
                 raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)
             if isinstance(node, exp.Into):
                 raise _read_only("SELECT INTO creates a table and is not allowed", source, node)
@@ -204,10 +240,12 @@ class Guard:
                 )
             if isinstance(node, exp.Func):
                 name = functions.function_name(node)
+                if name is None:
+                    continue
                 if name == "set_config" and functions.is_safe_set_config(node):
                     self.note_literal_dependence()
                     continue
-                if name is not None and functions.is_denied(name):
+                if functions.is_denied_call(name, node):
                     raise UtilityRejected(
                         PgError(
                             INSUFFICIENT_PRIVILEGE,
@@ -234,6 +272,39 @@ class Guard:
             elif not isinstance(inner, exp.Table | exp.Schema):
                 raise _read_only("COPY of this source is not allowed", source, tree)
 
+
+# Statements that write: refused wherever they appear.
+_WRITES = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.TruncateTable,
+)
+# Nodes that are statements of their own, never part of a read-only query.
+_STATEMENT_NODES = (
+    *_WRITES,
+    exp.Command,
+    exp.Copy,
+    exp.Grant,
+    exp.Revoke,
+    exp.Comment,
+    exp.Set,
+    exp.Transaction,
+    exp.Commit,
+    exp.Rollback,
+    exp.Analyze,
+    exp.Refresh,
+    exp.LoadData,
+    exp.Kill,
+    exp.Use,
+    exp.Pragma,
+    exp.Cache,
+    exp.Uncache,
+)
 
 # Literal tokens whose value never changes what a statement is allowed to do.
 _LITERALS = frozenset(
@@ -312,6 +383,9 @@ def _parse_message(exc: ParseError) -> PgError:
 def _kind(node: exp.Expression) -> str:
     if isinstance(node, exp.Command):
         return str(node.this).upper()
+    kind = node.args.get("kind")
+    if isinstance(node, exp.Create | exp.Drop | exp.Alter) and isinstance(kind, str):
+        return f"{type(node).__name__.upper()} {kind.upper()}"
     return {
         exp.Insert: "INSERT",
         exp.Update: "UPDATE",

@@ -80,8 +80,51 @@ SPECIAL_FORMS = {"time zone": "timezone", "names": "client_encoding", "schema": 
 STARTUP_KEYS = frozenset({"user", "database", "options", "replication"})
 
 
+# PostgreSQL's client-only encodings, by every name and alias it accepts for them (cleaned as
+# its encoding lookup cleans names). In SJIS, BIG5, GBK and GB18030 the second byte of a
+# character may be a backslash: unless the gateway decodes the text byte for byte as the server
+# does, `E'<character>\'; delete ...'` is one string to the guard and a string and a DELETE to
+# the server (with GB18030, which the relay decodes as UTF-8, it was). UHC, JOHAB and
+# SHIFT_JIS_2004 share the multi-byte design and are refused with them. In every other encoding a
+# byte below 0x80 is always the ASCII character the guard reads.
+UNSAFE_CLIENT_ENCODINGS = frozenset(
+    {
+        "sjis",
+        "mskanji",
+        "shiftjis",
+        "win932",
+        "windows932",
+        "shiftjis2004",
+        "big5",
+        "win950",
+        "windows950",
+        "gbk",
+        "cp936",
+        "win936",
+        "windows936",
+        "uhc",
+        "win949",
+        "windows949",
+        "gb18030",
+        "johab",
+    }
+)
+
+
 def is_safe_setting(name: str) -> bool:
     return name.lower() in SAFE_SETTINGS
+
+
+# Allowed settings whose value is checked too.
+SETTING_VALUES_CHECKED = frozenset({"client_encoding"})
+
+
+def is_safe_value(name: str, value: str) -> bool:
+    """Whether an allowed setting may take this value: every value, except the client
+    encodings above."""
+    if name.lower() not in SETTING_VALUES_CHECKED:
+        return True
+    return "".join(c for c in value.lower() if c.isalnum()) not in UNSAFE_CLIENT_ENCODINGS
 
 
 def parse_options(options: str) -> list[tuple[str, str]]:

@@ -23,7 +23,12 @@ from gateway.protocol.errors import (
     PgError,
 )
 from gateway.routing.dialect import GatewayPostgres
-from gateway.routing.settings import SPECIAL_FORMS, is_safe_setting
+from gateway.routing.settings import (
+    SETTING_VALUES_CHECKED,
+    SPECIAL_FORMS,
+    is_safe_setting,
+    is_safe_value,
+)
 
 if TYPE_CHECKING:
     from gateway.routing.guard import Guard
@@ -233,12 +238,30 @@ def _set(cursor: _Cursor, guard: Guard) -> None:
         raise _denied_setting(name)
     if not cursor.only_simple_values():
         raise UtilityRejected(PgError(SYNTAX_ERROR, f"syntax error in the value of SET {name}"))
+    if name.lower() in SETTING_VALUES_CHECKED:
+        # The verdict depends on the value: never shared by shape with other literals.
+        guard.note_literal_dependence()
+        value = "".join(t.text for t in cursor.tokens[cursor.index :])
+        if not is_safe_value(name, value):
+            raise UtilityRejected(
+                PgError(
+                    INSUFFICIENT_PRIVILEGE,
+                    f'setting "{name}" cannot be set to {value} through MetaHog',
+                )
+            )
 
 
 def _reset(cursor: _Cursor, guard: Guard) -> None:
     if cursor.accept("ALL"):
         cursor.finish("RESET")
         return
+    if cursor.peek() in ("ROLE", "SESSION"):
+        # RESET ROLE, RESET SESSION AUTHORIZATION: refused as SET ROLE is.
+        raise UtilityRejected(
+            PgError(
+                INSUFFICIENT_PRIVILEGE, "changing the role or session authorization is not allowed"
+            )
+        )
     if cursor.accept_sequence("TIME", "ZONE"):
         name = "timezone"
     else:

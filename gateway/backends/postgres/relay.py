@@ -572,7 +572,8 @@ class PostgresRelay:
             self.fatal = violation
             return
         if name == "client_encoding":
-            self.client.codec = python_codec(value)
+            # unsafe_parameter() has refused encodings without a codec.
+            self.client.codec = python_codec(value) or self.client.codec
         self._send_to_client(client_parameter_status(name, value, self.client.user))
 
 
@@ -586,8 +587,18 @@ _REQUIRED_PARAMETERS = {
 }
 
 
+def _undecodable_encoding(value: str) -> PgError:
+    return PgError(
+        PROTOCOL_VIOLATION,
+        f"client_encoding {value} cannot be checked by MetaHog; the session is closed",
+        severity="FATAL",
+    )
+
+
 def unsafe_parameter(name: str, value: str) -> PgError | None:
     """A FATAL error when a backend reports a setting that makes the session unsafe."""
+    if name == "client_encoding" and python_codec(value) is None:
+        return _undecodable_encoding(value)
     required = _REQUIRED_PARAMETERS.get(name)
     if required is None or value == required:
         return None
@@ -608,23 +619,50 @@ def client_parameter_status(name: str, value: str, user: str) -> bytes:
     return messages.ParameterStatus.build(name=name.encode(), value=value.encode())
 
 
+# PostgreSQL client encodings the relay can decode for the guard. In each, a byte below 0x80 is
+# always the ASCII character (the client-only encodings where that fails are refused by the
+# guard). SQL_ASCII is read byte for byte, as the server does.
 _CODECS = {
     "UTF8": "utf-8",
-    "SQL_ASCII": "utf-8",
+    "SQL_ASCII": "latin-1",
     "LATIN1": "latin-1",
     "LATIN2": "iso8859-2",
+    "LATIN3": "iso8859-3",
+    "LATIN4": "iso8859-4",
+    "LATIN5": "iso8859-9",
+    "LATIN6": "iso8859-10",
+    "LATIN7": "iso8859-13",
+    "LATIN8": "iso8859-14",
     "LATIN9": "iso8859-15",
-    "WIN1252": "cp1252",
+    "LATIN10": "iso8859-16",
+    "ISO_8859_5": "iso8859-5",
+    "ISO_8859_6": "iso8859-6",
+    "ISO_8859_7": "iso8859-7",
+    "ISO_8859_8": "iso8859-8",
+    "WIN866": "cp866",
+    "WIN874": "cp874",
+    "WIN1250": "cp1250",
     "WIN1251": "cp1251",
+    "WIN1252": "cp1252",
+    "WIN1253": "cp1253",
+    "WIN1254": "cp1254",
+    "WIN1255": "cp1255",
+    "WIN1256": "cp1256",
+    "WIN1257": "cp1257",
+    "WIN1258": "cp1258",
+    "KOI8R": "koi8-r",
+    "KOI8U": "koi8-u",
     "EUC_JP": "euc_jp",
-    "SJIS": "shift_jis",
-    "GBK": "gbk",
-    "BIG5": "big5",
+    "EUC_KR": "euc_kr",
+    "EUC_CN": "gb2312",
+    "EUC_JIS_2004": "euc_jis_2004",
 }
 
 
-def python_codec(pg_encoding: str) -> str:
-    return _CODECS.get(pg_encoding.upper().replace("-", ""), "utf-8")
+def python_codec(pg_encoding: str) -> str | None:
+    """The Python codec for a client encoding the backend reports, or None when the relay
+    cannot decode it the way the server does."""
+    return _CODECS.get(pg_encoding.upper())
 
 
 class _Side(asyncio.Protocol):

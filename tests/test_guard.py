@@ -280,3 +280,12 @@ def test_client_encodings_whose_bytes_hide_a_backslash_are_refused_whatever_the_
     assert guard.check("set client_encoding = 'GB18030'").sqlstate == "42501"
     assert guard.check("select set_config('client_encoding', 'LATIN1', false)") is None
     assert guard.check("select set_config('client_encoding', 'win-936', false)").sqlstate == "42501"
+
+
+def test_check_keeps_no_trees_but_classify_still_returns_them():
+    guard = Guard()
+    assert guard.check("select 1 as a") is None
+    assert guard._cache["select 1 as a"].statements == ()
+    verdict = guard.classify("select 1 as a")
+    assert verdict.allowed and verdict.statements[0] is not None
+    assert verdict.statements[0].sql(dialect="postgres") == "SELECT 1 AS a"

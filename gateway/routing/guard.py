@@ -103,7 +103,8 @@ class Guard:
             self._shapes.move_to_end(shape)
             return None
         self._literal_dependent = False
-        verdict = self._remember(text, self._classify_tokens(text, tokens))
+        # The relay needs only the verdict: keep no syntax trees in the cache for it.
+        verdict = self._remember(text, Verdict(self._classify_tokens(text, tokens).error))
         if verdict.allowed and not self._literal_dependent:
             self._shapes[shape] = None
             if len(self._shapes) > self._cache_size:
@@ -113,7 +114,8 @@ class Guard:
     def classify(self, text: str) -> Verdict:
         """The verdict with the statements' syntax trees, for paths that rewrite them."""
         cached = self._cache.get(text)
-        if cached is not None:
+        # An allowed verdict cached by check() holds no trees (statements == ()).
+        if cached is not None and (cached.statements or not cached.allowed):
             self._cache.move_to_end(text)
             return cached
         if len(text) > self.max_length:

@@ -54,6 +54,7 @@ ALLOWED = [
     "explain select 1",
     "explain analyze select * from film",
     "explain (analyze, format json) select 1",
+    "explain (analyze 1, verbose 0, costs off) select 1",
     "prepare p (int) as select $1",
     "execute p(1)",
     "deallocate p",

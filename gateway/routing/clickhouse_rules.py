@@ -31,6 +31,7 @@ from gateway.protocol.errors import (
     SYNTAX_ERROR,
     PgError,
 )
+from gateway.routing.tokens import LITERAL_TOKENS, TokenCursor
 from gateway.routing.utility import UtilityRejected
 
 if TYPE_CHECKING:
@@ -233,18 +234,7 @@ WRITE_STATEMENTS: frozenset[str] = frozenset(
 _TWO_WORD = frozenset(
     {"CREATE", "DROP", "ALTER", "SYSTEM", "KILL", "ATTACH", "DETACH", "RENAME", "CHECK"}
 )
-_LITERALS = frozenset(
-    {
-        TokenType.STRING,
-        TokenType.NUMBER,
-        TokenType.HEREDOC_STRING,
-        TokenType.HEX_STRING,
-        TokenType.BIT_STRING,
-        TokenType.BYTE_STRING,
-        TokenType.NATIONAL_STRING,
-        TokenType.RAW_STRING,
-    }
-)
+_LITERALS = LITERAL_TOKENS
 
 
 _WRITE_NODES = (
@@ -343,7 +333,7 @@ class ClickHouseRules:
             raise _denied(f"EXPLAIN {cursor.peek()} {cursor.peek(1)} is not allowed", None)
         if not cursor.accept(*EXPLAIN_KINDS):
             cursor.accept_sequence("QUERY", "TREE")
-        while cursor.peek(1) == "=" and cursor.name_at():
+        while cursor.peek(1) == "=" and cursor.at_name():
             name = cursor.tokens[cursor.index]
             if name.text.lower() not in EXPLAIN_SETTINGS:
                 raise _denied(f'EXPLAIN setting "{name.text}" is not allowed', name.start + 1)
@@ -530,51 +520,13 @@ def _kind(node: exp.Expression) -> str:
 
 
 # --- utility grammar ------------------------------------------------------------------------
-class _Cursor:
-    def __init__(self, tokens: list[Token], source: str) -> None:
-        self.tokens = tokens
-        self.source = source
-        self.index = 0
-
-    @property
-    def done(self) -> bool:
-        return self.index >= len(self.tokens)
-
-    def peek(self, offset: int = 0) -> str:
-        index = self.index + offset
-        if index >= len(self.tokens):
-            return ""
-        token = self.tokens[index]
-        if token.token_type in _LITERALS or token.token_type == TokenType.IDENTIFIER:
-            return ""  # a quoted name or a literal is never a keyword
-        return token.text.upper()
-
-    def accept(self, *words: str) -> str | None:
-        if self.peek() and self.peek() in words:
-            self.index += 1
-            return self.tokens[self.index - 1].text.upper()
-        return None
-
-    def accept_sequence(self, *words: str) -> bool:
-        if all(self.peek(i) == word for i, word in enumerate(words)):
-            self.index += len(words)
-            return True
-        return False
-
-    def name_at(self) -> bool:
-        if self.done:
-            return False
-        token = self.tokens[self.index]
-        return token.token_type == TokenType.IDENTIFIER or (
-            token.token_type not in _LITERALS and token.text.replace("_", "").isalnum()
-        )
-
+class _Cursor(TokenCursor):
     def qualified_name(self, statement: str) -> None:
-        if not self.name_at():
+        if not self.at_name():
             raise self.syntax_error(statement)
         self.index += 1
         if self.accept("."):
-            if not self.name_at():
+            if not self.at_name():
                 raise self.syntax_error(statement)
             self.index += 1
 

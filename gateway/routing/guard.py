@@ -28,6 +28,7 @@ from gateway.protocol.errors import (
 from gateway.routing import functions, pglexer
 from gateway.routing.clickhouse_rules import ClickHouseRules
 from gateway.routing.dialect import GatewayPostgres
+from gateway.routing.tokens import LITERAL_TOKENS
 from gateway.routing.utility import PlainTokenizer, UtilityRejected, classify_utility
 
 # sqlglot logs a warning for every statement it falls back to a Command for; the guard handles
@@ -308,19 +309,8 @@ _STATEMENT_NODES = (
     exp.Uncache,
 )
 
-# Literal tokens whose value never changes what a statement is allowed to do.
-_LITERALS = frozenset(
-    {
-        TokenType.STRING,
-        TokenType.NUMBER,
-        TokenType.NATIONAL_STRING,
-        TokenType.BYTE_STRING,
-        TokenType.BIT_STRING,
-        TokenType.HEX_STRING,
-        TokenType.HEREDOC_STRING,
-        TokenType.RAW_STRING,
-    }
-)
+# Literal tokens: their value never changes what a statement is allowed to do.
+_LITERALS = LITERAL_TOKENS
 
 
 def _shape(tokens: list[Token], commands: frozenset[TokenType]) -> tuple[object, ...]:

@@ -29,6 +29,7 @@ from gateway.routing.settings import (
     is_safe_setting,
     is_safe_value,
 )
+from gateway.routing.tokens import TokenCursor
 
 if TYPE_CHECKING:
     from gateway.routing.guard import Guard
@@ -60,54 +61,7 @@ _SIMPLE_VALUE_TYPES = frozenset(
 )
 
 
-class _Cursor:
-    def __init__(self, tokens: list[Token], source: str) -> None:
-        self.tokens = tokens
-        self.source = source
-        self.index = 0
-
-    @property
-    def done(self) -> bool:
-        return self.index >= len(self.tokens)
-
-    def peek(self, offset: int = 0) -> str:
-        index = self.index + offset
-        if index >= len(self.tokens):
-            return ""
-        token = self.tokens[index]
-        if token.token_type in (TokenType.STRING, TokenType.IDENTIFIER):
-            return ""  # a quoted name is never a keyword
-        return token.text.upper()
-
-    def accept(self, *words: str) -> str | None:
-        if self.peek() in words:
-            self.index += 1
-            return self.tokens[self.index - 1].text.upper()
-        return None
-
-    def accept_sequence(self, *words: str) -> bool:
-        if all(self.peek(i) == word for i, word in enumerate(words)):
-            self.index += len(words)
-            return True
-        return False
-
-    def name(self) -> str | None:
-        """An identifier: a word or a quoted name."""
-        if self.done:
-            return None
-        token = self.tokens[self.index]
-        if token.token_type == TokenType.STRING or not (
-            token.token_type == TokenType.IDENTIFIER or token.text.replace("_", "").isalnum()
-        ):
-            return None
-        self.index += 1
-        return token.text
-
-    def rest(self) -> str:
-        if self.done:
-            return ""
-        return self.source[self.tokens[self.index].start :]
-
+class _Cursor(TokenCursor):
     def only_simple_values(self) -> bool:
         return all(
             t.token_type in _SIMPLE_VALUE_TYPES or t.text.replace("_", "").isalnum()
@@ -338,6 +292,7 @@ def _close(cursor: _Cursor, guard: Guard) -> None:
     cursor.finish("CLOSE")
 
 
+NUMBER = TokenType.NUMBER
 _EXPLAIN_OPTIONS = frozenset(
     {
         "ANALYZE",
@@ -369,6 +324,8 @@ def _explain(cursor: _Cursor, guard: Guard) -> None:
     if cursor.accept("("):
         while not cursor.accept(")"):
             word = cursor.peek()
+            if not word and not cursor.done and cursor.tokens[cursor.index].token_type == NUMBER:
+                word = cursor.tokens[cursor.index].text  # ANALYZE 1, VERBOSE 0
             if word not in _EXPLAIN_OPTIONS and word != ",":
                 raise UtilityRejected(PgError(SYNTAX_ERROR, "syntax error in EXPLAIN options"))
             cursor.index += 1

@@ -83,6 +83,10 @@ class Gateway:
                 writer.close()
                 return
             await ClientSession(self, reader, writer).run()
+        except asyncio.CancelledError:
+            # The event loop is shutting down. Nothing awaits this task, and asyncio's stream
+            # server reports a cancelled handler as an error, so the session just ends here.
+            writer.close()
         except Exception:
             log.exception("session failed")
             writer.close()

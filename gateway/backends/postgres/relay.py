@@ -225,8 +225,13 @@ class PostgresRelay:
         while self.busy and not self._backend_done.done():
             self._idle.clear()
             waiter = asyncio.ensure_future(self._idle.wait())
-            await asyncio.wait({waiter, self._backend_done}, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
+            try:
+                await asyncio.wait(
+                    {waiter, self._backend_done}, return_when=asyncio.FIRST_COMPLETED
+                )
+            finally:
+                # Also when the wait itself times out: a forgotten waiter outlives the relay.
+                waiter.cancel()
         if self._backend_done.done():
             self.backend.broken = True
 

@@ -1,0 +1,1 @@
+"""ClickHouse sources: a ClickHouse server over HTTP, or embedded chDB."""

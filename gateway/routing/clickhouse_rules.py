@@ -31,6 +31,7 @@ from gateway.protocol.errors import (
     SYNTAX_ERROR,
     PgError,
 )
+from gateway.routing.statements import WRITE_NODES, statement_name
 from gateway.routing.tokens import LITERAL_TOKENS, TokenCursor
 from gateway.routing.utility import UtilityRejected
 
@@ -237,19 +238,7 @@ _TWO_WORD = frozenset(
 _LITERALS = LITERAL_TOKENS
 
 
-_WRITE_NODES = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.TruncateTable,
-    exp.Command,
-    exp.Into,
-    exp.Lock,
-)
+_WRITE_NODES = (*WRITE_NODES, exp.Command, exp.Into, exp.Lock)
 
 
 class _PlainTokenizer(ClickHouse.Tokenizer):
@@ -296,7 +285,9 @@ class ClickHouseRules:
         if isinstance(tree, exp.Query):
             self.check_query(guard, tree, source)
             return tree
-        what = _kind(tree) if isinstance(tree, _WRITE_NODES) else keyword or "this statement"
+        what = (
+            statement_name(tree) if isinstance(tree, _WRITE_NODES) else keyword or "this statement"
+        )
         raise _read_only(f"{what} is not allowed", None)
 
     # --- queries ---------------------------------------------------------------------------
@@ -304,7 +295,9 @@ class ClickHouseRules:
         """Raise UtilityRejected unless every node of the query tree is allowed."""
         for node in tree.walk():
             if isinstance(node, _WRITE_NODES):
-                raise _read_only(f"{_kind(node)} is not allowed inside a query", _at(node, offset))
+                raise _read_only(
+                    f"{statement_name(node)} is not allowed inside a query", _at(node, offset)
+                )
             settings = node.args.get("settings")
             if settings or isinstance(node, exp.SettingsProperty):
                 where = settings[0] if isinstance(settings, list) else node
@@ -313,7 +306,7 @@ class ClickHouseRules:
             if output or isinstance(node, exp.FileFormatProperty):
                 raise _denied("FORMAT clauses are not allowed", _at(output or node, offset))
             if isinstance(node, exp.Property):
-                raise _denied(f"{_kind(node)} is not allowed", _at(node, offset))
+                raise _denied(f"{statement_name(node)} is not allowed", _at(node, offset))
             if isinstance(node, exp.Apply) and node.expression and is_denied(node.expression.name):
                 raise _denied(
                     f"function {node.expression.name}() is not allowed", _at(node, offset)
@@ -500,23 +493,6 @@ def _check_table_function(node: exp.Func, name: str, offset: int) -> None:
 def _check_table(node: exp.Table, offset: int) -> None:
     if not isinstance(node.this, exp.Identifier | exp.Placeholder | exp.Func):
         raise _denied("this table source is not allowed", _at(node, offset))
-
-
-def _kind(node: exp.Expression) -> str:
-    if isinstance(node, exp.Command):
-        return str(node.this).upper()
-    return {
-        exp.Insert: "INSERT",
-        exp.Update: "UPDATE",
-        exp.Delete: "DELETE",
-        exp.Merge: "MERGE",
-        exp.Create: "CREATE",
-        exp.Drop: "DROP",
-        exp.Alter: "ALTER",
-        exp.TruncateTable: "TRUNCATE",
-        exp.Into: "SELECT INTO",
-        exp.Lock: "FOR UPDATE",
-    }.get(type(node), type(node).__name__.upper())
 
 
 # --- utility grammar ------------------------------------------------------------------------

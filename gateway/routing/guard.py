@@ -28,6 +28,7 @@ from gateway.protocol.errors import (
 from gateway.routing import functions, pglexer
 from gateway.routing.clickhouse_rules import ClickHouseRules
 from gateway.routing.dialect import GatewayPostgres
+from gateway.routing.statements import WRITE_NODES, statement_name
 from gateway.routing.tokens import LITERAL_TOKENS
 from gateway.routing.utility import PlainTokenizer, UtilityRejected, classify_utility
 
@@ -222,7 +223,7 @@ class Guard:
             self._check_copy(tree, source)
         elif isinstance(tree, _WRITES):
             # Named by what it does, not by its first word (WITH ... DELETE is a DELETE).
-            raise _read_only(f"{_kind(tree)} is not allowed", source, tree)
+            raise _read_only(f"{statement_name(tree)} is not allowed", source, tree)
         else:
             # Command, and the generic nodes sqlglot returns for statements it does not model
             # (DISCARD ALL as Alias, CHECKPOINT as Column...).
@@ -234,7 +235,9 @@ class Guard:
             return
         for node in tree.walk():
             if isinstance(node, _STATEMENT_NODES):
-                raise _read_only(f"{_kind(node)} is not allowed inside a query", source, node)
+                raise _read_only(
+                    f"{statement_name(node)} is not allowed inside a query", source, node
+                )
             if isinstance(node, exp.Into):
                 raise _read_only("SELECT INTO creates a table and is not allowed", source, node)
             if isinstance(node, exp.Lock):
@@ -276,17 +279,7 @@ class Guard:
                 raise _read_only("COPY of this source is not allowed", source, tree)
 
 
-# Statements that write: refused wherever they appear.
-_WRITES = (
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Merge,
-    exp.Create,
-    exp.Drop,
-    exp.Alter,
-    exp.TruncateTable,
-)
+_WRITES = WRITE_NODES
 # Nodes that are statements of their own, never part of a read-only query.
 _STATEMENT_NODES = (
     *_WRITES,
@@ -370,23 +363,6 @@ def _parse_message(exc: ParseError) -> PgError:
     near = first.get("highlight")
     near_text = f' near "{near}"' if near else ""
     return PgError(SYNTAX_ERROR, f"syntax error{near_text}{where}: {description}")
-
-
-def _kind(node: exp.Expression) -> str:
-    if isinstance(node, exp.Command):
-        return str(node.this).upper()
-    kind = node.args.get("kind")
-    if isinstance(node, exp.Create | exp.Drop | exp.Alter) and isinstance(kind, str):
-        return f"{type(node).__name__.upper()} {kind.upper()}"
-    return {
-        exp.Insert: "INSERT",
-        exp.Update: "UPDATE",
-        exp.Delete: "DELETE",
-        exp.Merge: "MERGE",
-        exp.Create: "CREATE",
-        exp.Drop: "DROP",
-        exp.TruncateTable: "TRUNCATE",
-    }.get(type(node), type(node).__name__.upper())
 
 
 def _position(source: str, node: exp.Expression) -> int | None:

@@ -60,7 +60,25 @@ ALLOWED_TABLE_FUNCTIONS: frozenset[str] = frozenset(
 # ClickHouse's other table functions (system.table_functions, 26.x), refused wherever they are
 # called, so that no parse of the position can let one through. Scalar functions with the same
 # name (file) are refused too.
-DENIED_FUNCTIONS: frozenset[str] = frozenset(
+# Scalar functions with effects outside the query: a Keeper counter, the server log, a remote
+# connection, model files, introspection of the server binary.
+_EFFECTFUL_SCALARS: frozenset[str] = frozenset(
+    {
+        "generateserialid",
+        "logtrace",
+        "hascolumnintable",
+        "catboostevaluate",
+        "modelevaluate",
+        "addresstoline",
+        "addresstolinewithinlines",
+        "addresstosymbol",
+        "demangle",
+        "showcertificate",
+        "getclienthttpheader",
+    }
+)
+
+DENIED_FUNCTIONS: frozenset[str] = _EFFECTFUL_SCALARS | frozenset(
     {
         "url",
         "urlcluster",
@@ -89,25 +107,12 @@ DENIED_FUNCTIONS: frozenset[str] = frozenset(
         "timeseriestags",
         "prometheusquery",
         "prometheusqueryrange",
-        # Scalar functions with effects outside the query: a Keeper counter, the server log,
-        # a remote connection, model files, introspection of the server binary.
-        "generateserialid",
-        "logtrace",
-        "hascolumnintable",
-        "catboostevaluate",
-        "modelevaluate",
-        "addresstoline",
-        "addresstolinewithinlines",
-        "addresstosymbol",
-        "demangle",
-        "showcertificate",
-        "getclienthttpheader",
     }
 )
 
 # Scalar functions among those, which ClickHouse also calls when their bare name is passed to a
 # higher-order function (`arrayMap(file, paths)` reads files): refused as unqualified names too.
-DENIED_BARE_NAMES: frozenset[str] = frozenset(
+DENIED_BARE_NAMES: frozenset[str] = _EFFECTFUL_SCALARS | frozenset(
     {
         "file",
         "filesystemavailable",
@@ -121,17 +126,6 @@ DENIED_BARE_NAMES: frozenset[str] = frozenset(
         "airedact",
         "aisimilarity",
         "aitranslate",
-        "generateserialid",
-        "logtrace",
-        "hascolumnintable",
-        "catboostevaluate",
-        "modelevaluate",
-        "addresstoline",
-        "addresstolinewithinlines",
-        "addresstosymbol",
-        "demangle",
-        "showcertificate",
-        "getclienthttpheader",
     }
 )
 

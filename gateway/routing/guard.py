@@ -221,7 +221,7 @@ class Guard:
             classify_utility(source, self)
         elif isinstance(tree, exp.Copy):
             self._check_copy(tree, source)
-        elif isinstance(tree, _WRITES):
+        elif isinstance(tree, WRITE_NODES):
             # Named by what it does, not by its first word (WITH ... DELETE is a DELETE).
             raise _read_only(f"{statement_name(tree)} is not allowed", source, tree)
         else:
@@ -279,10 +279,9 @@ class Guard:
                 raise _read_only("COPY of this source is not allowed", source, tree)
 
 
-_WRITES = WRITE_NODES
 # Nodes that are statements of their own, never part of a read-only query.
 _STATEMENT_NODES = (
-    *_WRITES,
+    *WRITE_NODES,
     exp.Command,
     exp.Copy,
     exp.Grant,

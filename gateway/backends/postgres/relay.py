@@ -117,9 +117,6 @@ class PostgresRelay:
         self._client_gone = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._backend_mid_message = False
-        # Bytes of a backend message already partly forwarded to the client.
-        self._client_mid_message = 0
         # The gateway's last message for a client whose stream is mid-message: see
         # _send_last_to_client.
         self._last_message: bytes | None = None
@@ -131,6 +128,11 @@ class PostgresRelay:
         self._passthrough = 0
         self._client_done: asyncio.Future[None]
         self._backend_done: asyncio.Future[None]
+
+    @property
+    def _backend_mid_message(self) -> bool:
+        """The backend stream stopped inside a message: partly buffered or partly forwarded."""
+        return bool(self._backend_pending) or self._passthrough > 0
 
     @property
     def busy(self) -> bool:
@@ -190,7 +192,7 @@ class PostgresRelay:
             backend_transport.resume_reading()
             backend_transport.set_protocol(backend_protocol)
             client_transport.set_protocol(client_protocol)
-            if self._backend_pending or self._passthrough:
+            if self._backend_mid_message:
                 self.backend.broken = True
             for side in (self._client_done, self._backend_done):
                 if side.done() and not side.cancelled():
@@ -256,7 +258,7 @@ class PostgresRelay:
         """Send a final message, then nothing more. While the backend pump is half-way through
         forwarding a message, writing now would land inside it and corrupt the client's framing
         (a FATAL error amid a DataRow): the pump sends it at the end of that message instead."""
-        if self._client_mid_message:
+        if self._passthrough:
             self._last_message = data
             return
         self._send_to_client(data)
@@ -455,7 +457,6 @@ class PostgresRelay:
             if len(data) <= passthrough:
                 passthrough -= len(data)
                 self._passthrough = passthrough
-                self._backend_mid_message = self._client_mid_message = passthrough
                 self._send_to_client(data)
                 if not passthrough:
                     self._client_at_boundary()
@@ -465,7 +466,6 @@ class PostgresRelay:
             self._send_to_client(memoryview(data)[:passthrough])
             data = data[passthrough:]
             passthrough = self._passthrough = 0
-            self._client_mid_message = 0
             self._client_at_boundary()
         if self._backend_pending:
             data = self._backend_pending + data
@@ -496,8 +496,7 @@ class PostgresRelay:
         if run_start < pos:
             self._send_to_client(view[run_start:pos])
         self._backend_pending = data[pos:]
-        self._passthrough = self._client_mid_message = passthrough
-        self._backend_mid_message = bool(self._backend_pending) or passthrough > 0
+        self._passthrough = passthrough
         self._flush_client()
         if self.fatal is not None:
             raise self.fatal

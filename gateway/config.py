@@ -16,7 +16,7 @@ from gateway.secret import Secret
 
 TLS_MODES = ("auto", "require", "off")
 AUTH_METHODS = ("scram-sha-256", "password")
-SOURCE_KINDS = ("postgres",)
+SOURCE_KINDS = ("postgres", "clickhouse")
 
 
 class ConfigError(ValueError):
@@ -143,13 +143,26 @@ class BackendAddress:
 
 
 @dataclass(frozen=True)
+class ClickHouseTarget:
+    """Where a ClickHouse source's data lives: a server's HTTP interface, or an embedded chDB
+    data directory. `max_rows_to_read` and `max_memory_usage` bound each query there."""
+
+    url: Secret | None = None  # the URL may carry a password
+    path: Path | None = None
+    max_rows_to_read: int = 10_000_000_000
+    max_memory_usage: int = 4 * 1024**3
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     kind: str
-    backend: BackendAddress
+    # PostgreSQL sources: the server. ClickHouse sources: None (see `clickhouse`).
+    backend: BackendAddress | None
     pool_size: int = 20
     pool_timeout: float = 10.0
     limits: Limits = field(default_factory=lambda: SOURCE_DEFAULT_LIMITS)
+    clickhouse: ClickHouseTarget | None = None
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -158,11 +171,22 @@ class SourceConfig:
 
 
 @dataclass(frozen=True)
+class CatalogConfig:
+    """The PostgreSQL server holding the shadow catalogs of non-PostgreSQL sources: one
+    database per source, named after it. Without a `dsn`, the gateway runs a private cluster
+    under `server.state_dir`."""
+
+    dsn: BackendAddress | None = None
+    refresh_interval_s: float = 300.0
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     users: tuple[UserConfig, ...]
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     path: Path | None = None
+    catalog: CatalogConfig = CatalogConfig()
 
     def user(self, name: str) -> UserConfig | None:
         for user in self.users:
@@ -185,14 +209,15 @@ def load_config(path: str | Path) -> Config:
 def parse_config(
     raw: dict[str, Any], base_dir: Path = Path("."), path: Path | None = None
 ) -> Config:
-    unknown = set(raw) - {"server", "users", "sources"}
+    unknown = set(raw) - {"server", "users", "sources", "catalog"}
     if unknown:
         raise ConfigError(f"unknown top-level key {sorted(unknown)[0]!r}")
     server = _parse_server(_table(raw, "server", "server"), base_dir)
     sources = {
-        name: _parse_source(name, _table({name: table}, name, f"sources.{name}"))
+        name: _parse_source(name, _table({name: table}, name, f"sources.{name}"), base_dir)
         for name, table in _table(raw, "sources", "sources").items()
     }
+    catalog = _parse_catalog(_table(raw, "catalog", "catalog"))
     users_raw = raw.get("users", [])
     if not isinstance(users_raw, list):
         raise ConfigError("users: expected an array of tables ([[users]])")
@@ -201,7 +226,22 @@ def parse_config(
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(f"users: user {name!r} is defined twice")
-    return Config(server=server, users=users, sources=sources, path=path)
+    return Config(server=server, users=users, sources=sources, path=path, catalog=catalog)
+
+
+def _parse_catalog(table: dict[str, Any]) -> CatalogConfig:
+    _reject_unknown(table, {"dsn", "refresh_interval"}, "catalog")
+    dsn = _take(table, "dsn", str, "catalog", None)
+    interval = CatalogConfig.refresh_interval_s
+    if "refresh_interval" in table:
+        raw = _take(table, "refresh_interval", (int, str), "catalog", None)
+        interval = _duration_ms(raw, "catalog.refresh_interval") / 1000
+        if interval <= 0:
+            raise ConfigError("catalog.refresh_interval: must be positive")
+    return CatalogConfig(
+        dsn=BackendAddress.from_dsn(dsn, "catalog.dsn") if dsn else None,
+        refresh_interval_s=interval,
+    )
 
 
 def _table(raw: dict[str, Any], name: str, key: str) -> dict[str, Any]:
@@ -300,15 +340,24 @@ def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> Use
     )
 
 
-def _parse_source(name: str, table: dict[str, Any]) -> SourceConfig:
+_CLICKHOUSE_KEYS = {"url", "path", "max_rows_to_read", "max_memory_usage"}
+
+
+def _parse_source(name: str, table: dict[str, Any], base_dir: Path) -> SourceConfig:
     key = f"sources.{name}"
-    _reject_unknown(table, {"kind", "dsn", "pool_size", "pool_timeout"} | LIMIT_KEYS, key)
     kind = _take(table, "kind", str, key, None)
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{key}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
-    dsn = _take(table, "dsn", str, key, None)
-    if not dsn:
-        raise ConfigError(f"{key}.dsn: required for kind {kind!r}")
+    common = {"kind", "pool_size", "pool_timeout"} | LIMIT_KEYS
+    _reject_unknown(table, common | ({"dsn"} if kind == "postgres" else _CLICKHOUSE_KEYS), key)
+    backend, clickhouse = None, None
+    if kind == "postgres":
+        dsn = _take(table, "dsn", str, key, None)
+        if not dsn:
+            raise ConfigError(f"{key}.dsn: required for kind {kind!r}")
+        backend = BackendAddress.from_dsn(dsn, f"{key}.dsn")
+    else:
+        clickhouse = _parse_clickhouse(table, key, base_dir)
     pool_size = _take(table, "pool_size", int, key, 20)
     if pool_size < 1:
         raise ConfigError(f"{key}.pool_size: must be at least 1")
@@ -316,10 +365,32 @@ def _parse_source(name: str, table: dict[str, Any]) -> SourceConfig:
     return SourceConfig(
         name=name,
         kind=kind,
-        backend=BackendAddress.from_dsn(dsn, f"{key}.dsn"),
+        backend=backend,
         pool_size=pool_size,
         pool_timeout=float(_take(table, "pool_timeout", (int, float), key, 10.0)),
         limits=_parse_limits(table, key, defaults),
+        clickhouse=clickhouse,
+    )
+
+
+def _parse_clickhouse(table: dict[str, Any], key: str, base_dir: Path) -> ClickHouseTarget:
+    url = _take(table, "url", str, key, None)
+    path = _take(table, "path", str, key, None)
+    if (url is None) == (path is None):
+        raise ConfigError(f"{key}: give exactly one of url (a ClickHouse server) or path (chDB)")
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{key}.url: expected an http:// or https:// URL")
+    defaults = ClickHouseTarget()
+    bounds = {}
+    for name in ("max_rows_to_read", "max_memory_usage"):
+        value = _take(table, name, int, key, getattr(defaults, name))
+        if value < 1:
+            raise ConfigError(f"{key}.{name}: must be at least 1")
+        bounds[name] = value
+    return ClickHouseTarget(
+        url=Secret(url) if url is not None else None,
+        path=base_dir / path if path is not None else None,
+        **bounds,
     )
 
 

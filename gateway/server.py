@@ -9,7 +9,9 @@ import signal
 import sys
 from collections.abc import Callable
 
+from gateway.backends.clickhouse.source import ClickHouseSource
 from gateway.backends.postgres.pool import PostgresPool
+from gateway.catalog.manager import CatalogManager
 from gateway.config import Config
 from gateway.limits import QueryActivity
 from gateway.protocol import tls as tls_files
@@ -25,7 +27,15 @@ class Gateway:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.tls = self._load_tls()
-        self.pools = {name: PostgresPool(source) for name, source in config.sources.items()}
+        self.pools = {
+            name: PostgresPool(source)
+            for name, source in config.sources.items()
+            if source.kind == "postgres"
+        }
+        # Sources that are not PostgreSQL: their data, and a shadow catalog each (see
+        # gateway/catalog); their pools hold connections to the shadow catalogs.
+        self.data_sources: dict[str, ClickHouseSource] = {}
+        self.catalogs = CatalogManager(config, self)
         self.guard = Guard("postgres")
         self.activity = QueryActivity()
         self._sessions: dict[int, ClientSession] = {}
@@ -51,6 +61,7 @@ class Gateway:
 
     async def start(self) -> None:
         server = self.config.server
+        await self.catalogs.start()
         self._server = await asyncio.start_server(
             self._handle, server.host, server.port, limit=2**20, reuse_address=True
         )
@@ -69,6 +80,7 @@ class Gateway:
             await self._server.wait_closed()
         for pool in self.pools.values():
             pool.close()
+        await self.catalogs.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1

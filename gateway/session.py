@@ -20,6 +20,7 @@ from gateway.backends.postgres.relay import (
     unsafe_parameter,
 )
 from gateway.config import Limits
+from gateway.federation import FederatedSession
 from gateway.limits import SessionLimits
 from gateway.protocol import messages
 from gateway.protocol.errors import (
@@ -94,6 +95,7 @@ class ClientSession:
         self.pid = 0
         self.secret = 0
         self.relay: PostgresRelay | None = None
+        self.federated: FederatedSession | None = None
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
 
@@ -139,6 +141,23 @@ class ClientSession:
         backend = await pool.acquire()
         try:
             await self._attach(request, backend, settings, refused)
+            user = config.user(request.user)
+            limits = pool.source.limits.combine(user.limits) if user else pool.source.limits
+            session_limits = SessionLimits(limits, request.user, self.gateway.activity)
+            data_source = self.gateway.data_sources.get(request.database)
+            if data_source is not None:
+                self.federated = FederatedSession(
+                    self.reader,
+                    self.writer,
+                    backend,
+                    data_source,
+                    self.gateway.guard,
+                    session_limits,
+                    max_message_size=config.server.max_message_size,
+                )
+                self._log_connected(request)
+                await self.federated.run()
+                return
             channel = ClientChannel(
                 self.reader,
                 self.writer,
@@ -147,26 +166,27 @@ class ClientSession:
                 # _attach has refused encodings without a codec.
                 codec=python_codec(backend.parameters.get("client_encoding", "UTF8")) or "utf-8",
             )
-            user = config.user(request.user)
-            limits = pool.source.limits.combine(user.limits) if user else pool.source.limits
             self.relay = PostgresRelay(
                 channel,
                 backend,
                 self.gateway.guard.check,
-                SessionLimits(limits, request.user, self.gateway.activity),
+                session_limits,
                 gateway_timeout_ms=_gateway_timeout(limits, pool.source.statement_timeout_ms),
             )
-            log.info(
-                "session %d: %s connected as %s to %s",
-                self.pid,
-                self.peer,
-                request.user,
-                request.database,
-            )
+            self._log_connected(request)
             await self.relay.run()
         finally:
             self.gateway.forget(self)
             await pool.release(backend)
+
+    def _log_connected(self, request: StartupRequest) -> None:
+        log.info(
+            "session %d: %s connected as %s to %s",
+            self.pid,
+            self.peer,
+            request.user,
+            request.database,
+        )
 
     def _route(self, request: StartupRequest):
         user = self.gateway.config.user(request.user)
@@ -225,6 +245,8 @@ class ClientSession:
     async def cancel(self) -> None:
         if self.relay is not None:
             await self.relay.cancel()
+        elif self.federated is not None:
+            await self.federated.cancel()
 
 
 def _gateway_timeout(limits: Limits, backend_timeout_ms: int) -> int | None:

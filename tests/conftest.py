@@ -248,6 +248,8 @@ def gateway_factory(pg: LocalPostgres) -> Iterator:
         server: dict | None = None, sources_extra: str = "", users_extra: str = ""
     ) -> GatewayProcess:
         directory = Path(tempfile.mkdtemp(prefix="metahog-gw-"))
+        # A private catalog cluster runs as the unprivileged `postgres` user, under state_dir.
+        directory.chmod(0o711)
         port = free_port()
         config = write_config(pg, directory, port, server, sources_extra, users_extra)
         gateway = start_gateway(config, port, directory)
@@ -270,3 +272,51 @@ def direct_dsn(pg: LocalPostgres) -> str:
         f"host=127.0.0.1 port={pg.port} dbname=testdb user=reader "
         f"password={READER_PASSWORD} sslmode=require"
     )
+
+
+# --- ClickHouse sources -------------------------------------------------------------------
+CATALOG_ADMIN_PASSWORD = "catalog-admin-pw"
+
+
+@pytest.fixture(scope="session")
+def catalog_dsn(pg: LocalPostgres) -> str:
+    """A role that may create the shadow catalogs' databases, as an operator would configure."""
+    pg.psql(
+        f"CREATE ROLE catalog_admin LOGIN CREATEDB CREATEROLE PASSWORD '{CATALOG_ADMIN_PASSWORD}'"
+    )
+    return pg.dsn("catalog_admin", CATALOG_ADMIN_PASSWORD, "postgres", sslmode="disable")
+
+
+def build_chdb(path: Path, statements: list[str]) -> None:
+    """Fill a chDB data directory in a subprocess: a directory can be open in one process at a
+    time, and the gateway under test opens it next."""
+    script = (
+        "import json, sys, chdb.session\n"
+        "session = chdb.session.Session(sys.argv[1])\n"
+        "for sql in json.load(sys.stdin):\n"
+        "    session.query(sql)\n"
+        "session.close()\n"
+    )
+    subprocess.run(
+        [sys.executable, "-c", script, str(path)],
+        input=json.dumps(statements),
+        text=True,
+        check=True,
+        timeout=600,
+    )
+
+
+def clickhouse_source(
+    name: str,
+    *,
+    url: str | None = None,
+    path: Path | None = None,
+    catalog: str | None = None,
+    extra: str = "",
+) -> str:
+    """Config lines of one ClickHouse source (and the catalog server, when given)."""
+    target = f'url = "{url}"' if url is not None else f'path = "{path}"'
+    lines = f'\n[sources.{name}]\nkind = "clickhouse"\n{target}\n{extra}\n'
+    if catalog is not None:
+        lines += f'\n[catalog]\ndsn = "{catalog}"\n'
+    return lines

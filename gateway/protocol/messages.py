@@ -23,6 +23,7 @@ from construct import (
     Container,
     GreedyBytes,
     If,
+    Int16sb,
     Int16ub,
     Int32sb,
     Int32ub,
@@ -142,6 +143,36 @@ BackendKeyData = Message("BackendKeyData", b"K", Struct("pid" / Int32ub, "secret
 ReadyForQuery = Message("ReadyForQuery", b"Z", Struct("status" / Byte))
 ErrorResponse = Message("ErrorResponse", b"E", Struct("fields" / _Fields))
 NoticeResponse = Message("NoticeResponse", b"N", Struct("fields" / _Fields))
+ParseComplete = Message("ParseComplete", b"1")
+BindComplete = Message("BindComplete", b"2")
+CloseComplete = Message("CloseComplete", b"3")
+NoData = Message("NoData", b"n")
+PortalSuspended = Message("PortalSuspended", b"s")
+EmptyQueryResponse = Message("EmptyQueryResponse", b"I")
+CommandComplete = Message("CommandComplete", b"C", Struct("tag" / CString))
+ParameterDescription = Message(
+    "ParameterDescription", b"t", Struct("types" / PrefixedArray(Int16ub, Int32ub))
+)
+RowDescription = Message(
+    "RowDescription",
+    b"T",
+    Struct(
+        "fields"
+        / PrefixedArray(
+            Int16ub,
+            Struct(
+                "name" / CString,
+                "table_oid" / Int32ub,
+                "column" / Int16ub,
+                "type_oid" / Int32ub,
+                "type_size" / Int16sb,
+                "type_modifier" / Int32sb,
+                "format" / Int16ub,
+            ),
+        )
+    ),
+)
+# DataRow is not declared here: rows are the hot path (see backends/clickhouse/rows.py).
 NegotiateProtocolVersion = Message(
     "NegotiateProtocolVersion",
     b"v",

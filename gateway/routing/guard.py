@@ -44,6 +44,8 @@ DEFAULT_MAX_DEPTH = 200
 class Verdict:
     error: PgError | None
     statements: tuple[exp.Expression | None, ...] = ()
+    # Each statement's exact source text, for paths that send statements on one by one.
+    texts: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -187,13 +189,15 @@ class Guard:
         if depth_error is not None:
             return Verdict(depth_error)
         trees: list[exp.Expression | None] = []
+        texts: list[str] = []
         for chunk, source in _split_statements(tokens, text):
             try:
                 tree = self._classify_statement(chunk, source)
             except UtilityRejected as exc:
                 return Verdict(exc.error)
             trees.append(tree)
-        return Verdict(None, tuple(trees))
+            texts.append(source)
+        return Verdict(None, tuple(trees), tuple(texts))
 
     def _classify_statement(self, tokens: list[Token], source: str) -> exp.Expression | None:
         if not tokens:

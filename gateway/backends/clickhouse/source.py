@@ -1,0 +1,138 @@
+"""A ClickHouse source: its executor, its tables, and the path from a guarded PostgreSQL-dialect
+query to ClickHouse rows.
+
+Every query the gateway sends here passed the PostgreSQL guard as the client wrote it, and its
+translation passes the ClickHouse guard too: a translation can never introduce a table
+function, a SETTINGS clause or a write.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from sqlglot import exp
+
+from gateway.backends.clickhouse.executor import (
+    ChdbExecutor,
+    ClickHouseError,
+    HttpExecutor,
+    Result,
+    query_settings,
+)
+from gateway.backends.clickhouse.schema import TableSchema, read_schema
+from gateway.config import Limits, SourceConfig
+from gateway.protocol.errors import PgError
+from gateway.routing.guard import Guard
+from gateway.routing.translate import Translation, to_clickhouse
+
+log = logging.getLogger(__name__)
+
+# One chDB data directory per process (see ChdbExecutor): sources naming the same path share it.
+_chdb_executors: dict[str, ChdbExecutor] = {}
+
+
+class ClickHouseSource:
+    def __init__(self, config: SourceConfig) -> None:
+        assert config.clickhouse is not None
+        self.config = config
+        self.name = config.name
+        target = config.clickhouse
+        self.executor: HttpExecutor | ChdbExecutor
+        if target.url is not None:
+            self.executor = HttpExecutor(target.url.reveal())
+        else:
+            path = str(target.path)
+            if path not in _chdb_executors:
+                _chdb_executors[path] = ChdbExecutor(path)
+            self.executor = _chdb_executors[path]
+        self.tables: dict[str, TableSchema] = {}
+        self._guard = Guard("clickhouse")
+
+    def __repr__(self) -> str:
+        return f"ClickHouseSource({self.name!r}, {self.executor!r})"
+
+    async def refresh(self) -> list[TableSchema]:
+        """Read the source's tables; the caller mirrors them into the shadow catalog."""
+        tables = await read_schema(self.executor)
+        self.tables = {table.name: table for table in tables}
+        return tables
+
+    def translate(self, tree: exp.Expression) -> Translation:
+        translation = to_clickhouse(tree, self.tables)
+        error = self._guard.check(translation.sql)
+        if error is not None:
+            log.warning("translation refused by the ClickHouse guard: %s", translation.sql)
+            raise error
+        return translation
+
+    def settings(self, limits: Limits, translation: Translation) -> dict[str, str]:
+        target = self.config.clickhouse
+        assert target is not None
+        settings = dict(getattr(translation, "settings", None) or {})
+        # The gateway's own settings come last and win over any the translation asked for.
+        settings |= query_settings(
+            limits,
+            max_rows_to_read=target.max_rows_to_read,
+            max_memory_usage=target.max_memory_usage,
+        )
+        return settings
+
+    def stream(
+        self, translation: Translation, limits: Limits, query_id: str
+    ) -> AsyncIterator[Result]:
+        return self.executor.stream(
+            translation.sql, self.settings(limits, translation), query_id=query_id
+        )
+
+    async def describe(self, translation: Translation, limits: Limits) -> Result:
+        """The result's names and types, without its rows: ClickHouse plans the query and
+        stops at once."""
+        probe = Translation(
+            sql=f"SELECT * FROM (\n{translation.sql}\n) LIMIT 0",
+            column_types=translation.column_types,
+        )
+        settings = self.settings(limits, translation)
+        return await self.executor.execute(probe.sql, settings)
+
+    async def cancel(self, query_id: str) -> None:
+        try:
+            await self.executor.cancel(query_id)
+        except ClickHouseError as exc:
+            log.warning("cancel on source %s failed: %s", self.name, exc)
+
+    def close(self) -> None:
+        pass
+
+
+def to_pg_error(error: ClickHouseError) -> PgError:
+    """ClickHouse's error as the PostgreSQL error a client expects."""
+    sqlstate, message = _CODES.get(error.code, ("XX000", None))
+    return PgError(
+        sqlstate,
+        message or f"ClickHouse error {error.code}: {error.message}",
+        detail=f"ClickHouse error {error.code}: {error.message}" if message else None,
+    )
+
+
+_CODES: dict[int, tuple[str, str | None]] = {
+    159: ("57014", "canceling statement due to statement timeout"),
+    160: ("57014", "canceling statement due to statement timeout"),
+    394: ("57014", "canceling statement due to user request"),
+    241: ("53200", "out of memory: the query exceeded the source's max_memory_usage"),
+    158: ("54000", "the query reads more rows than the source's max_rows_to_read allows"),
+    396: ("54000", None),
+    164: ("25006", "cannot execute this statement in a read-only transaction"),
+    60: ("42P01", None),
+    47: ("42703", None),
+    62: ("42601", None),
+    43: ("42883", None),
+    46: ("42883", None),
+    53: ("42846", None),
+    6: ("22P02", None),
+    27: ("22P02", None),
+    38: ("22007", None),
+    41: ("22007", None),
+    153: ("22012", "division by zero"),
+    0: ("08006", None),
+}

@@ -1,0 +1,92 @@
+"""Keeps each non-PostgreSQL source's shadow catalog in step with the source.
+
+At start-up the manager finds the catalog server (the configured one, or a private cluster it
+starts under the state directory), reads every ClickHouse source's tables and mirrors them;
+then it refreshes them on a schedule, and on demand when a query names a table the source
+reports as unknown. A source that cannot be reached at start-up keeps the mirror of its last
+successful refresh, and is retried on the schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from gateway.backends.clickhouse.source import ClickHouseSource
+from gateway.backends.postgres.pool import PostgresPool
+from gateway.catalog.private import PrivateCatalogServer
+from gateway.catalog.shadow import ShadowCatalog
+from gateway.config import BackendAddress, Config
+
+if TYPE_CHECKING:
+    from gateway.server import Gateway
+
+log = logging.getLogger(__name__)
+
+
+class CatalogManager:
+    def __init__(self, config: Config, gateway: Gateway) -> None:
+        self.config = config
+        self.gateway = gateway
+        self.shadows: dict[str, ShadowCatalog] = {}
+        self._private: PrivateCatalogServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def sources(self) -> list[str]:
+        return [name for name, s in self.config.sources.items() if s.kind == "clickhouse"]
+
+    async def start(self) -> None:
+        if not self.sources:
+            return
+        admin = await self._admin_address()
+        for name in self.sources:
+            source_config = self.config.sources[name]
+            source = ClickHouseSource(source_config)
+            shadow = ShadowCatalog(admin, name)
+            self.gateway.data_sources[name] = source
+            self.shadows[name] = shadow
+            await self.refresh(name, create=True)
+            home = replace(source_config, kind="postgres", backend=shadow.reader, clickhouse=None)
+            self.gateway.pools[name] = PostgresPool(home)
+        self._task = asyncio.create_task(self._refresh_forever())
+
+    async def _admin_address(self) -> BackendAddress:
+        if self.config.catalog.dsn is not None:
+            return self.config.catalog.dsn
+        directory = self.config.server.state_dir / "catalog"
+        self._private = await asyncio.to_thread(PrivateCatalogServer.start_in, directory)
+        return self._private.admin
+
+    async def refresh(self, name: str, *, create: bool = False) -> bool:
+        """Mirror the source's tables now. False (and a logged reason) if that failed."""
+        source = self.gateway.data_sources[name]
+        shadow = self.shadows[name]
+        try:
+            tables = await source.refresh()
+        except Exception as exc:
+            log.error("source %s: cannot read its tables: %s", name, exc)
+            if create:
+                await shadow.sync_existing()
+            return False
+        try:
+            await shadow.sync(tables)
+        except Exception as exc:
+            log.error("source %s: cannot refresh its shadow catalog: %s", name, exc)
+            return False
+        log.info("source %s: shadow catalog holds %d tables", name, len(tables))
+        return True
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.catalog.refresh_interval_s)
+            for name in self.sources:
+                await self.refresh(name)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        if self._private is not None:
+            await asyncio.to_thread(self._private.stop)

@@ -18,6 +18,8 @@ import pytest
 from gateway.embedded.postgres import LocalPostgres, free_port
 from gateway.protocol.scram import make_verifier
 
+pytest_plugins = ["tests.clickhouse_fixtures"]
+
 # Credentials of the fixtures; none of them is a real secret.
 READER_PASSWORD = "reader-pw"
 ANALYST_PASSWORD = "secret"

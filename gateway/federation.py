@@ -626,11 +626,15 @@ class FederatedSession:
 
 
 def _columns(result: Result, translation: Translation) -> list[tuple[str, PgType]]:
+    """Each result column's name (PostgreSQL's, where the translation knows it) and type (the
+    translation's override, else ClickHouse's, mapped)."""
     overrides = list(translation.column_types)
+    names = list(translation.column_names)
     columns = []
     for index, (name, ch_type) in enumerate(zip(result.names, result.types, strict=True)):
         override = overrides[index] if index < len(overrides) else None
-        columns.append((name, pg_type(override or ch_type)))
+        pg_name = names[index] if index < len(names) else name
+        columns.append((pg_name, pg_type(override or ch_type)))
     return columns
 
 

@@ -11,11 +11,13 @@ import asyncio
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from gateway.backends.clickhouse.executor import (
+    CHUNK_BYTES,
     MEMORY_LIMIT_EXCEEDED,
     READONLY,
     TIMEOUT_EXCEEDED,
@@ -24,8 +26,13 @@ from gateway.backends.clickhouse.executor import (
     ChdbExecutor,
     ClickHouseError,
     HttpExecutor,
+    Result,
+    _error_start,
+    _trailing_error,
+    is_compound,
     query_settings,
 )
+from gateway.backends.clickhouse.types import pg_type
 from gateway.config import Limits
 from gateway.embedded.clickhouse import LocalClickHouse, find_server
 
@@ -299,3 +306,266 @@ def test_chdb_directory_is_one_process_only(chdb_executor, tmp_path):
     assert other.returncode != 0 and "one process at a time" in other.stderr
     # The executor that has it open still works.
     assert run(chdb_executor, "SELECT count() FROM events").rows == [["2"]]
+
+
+# ---------------------------------------------------------------------------- streaming
+
+UNLIMITED = {"max_result_rows": "0", "max_rows_to_read": "0", "max_execution_time": "300"}
+
+
+def collect(executor, sql: str, query_id: str | None = None, **overrides: str) -> list[Result]:
+    async def main() -> list[Result]:
+        stream = executor.stream(sql, settings(**overrides), query_id=query_id or new_id())
+        return [chunk async for chunk in stream]
+
+    return asyncio.run(main())
+
+
+def new_id() -> str:
+    return "test-" + uuid.uuid4().hex
+
+
+async def running(executor, query_id: str) -> int:
+    """How many queries run as `query_id`, asked through the executor itself."""
+    if isinstance(executor, HttpExecutor):
+        where = f"query_id = '{query_id}'"
+    else:
+        # chDB has no query_id of its own: the executor's marker starts the query's text (the
+        # text of this query starts with its own marker, so it does not count itself).
+        where = f"startsWith(query, '/* metahog query_id={query_id} */')"
+    result = await executor.execute(
+        f"SELECT count() FROM system.processes WHERE {where}", settings()
+    )
+    return int(result.rows[0][0] or 0)
+
+
+async def stops(executor, query_id: str, within: float = 5.0) -> float:
+    """Seconds until `query_id` is no longer running; fails after `within` seconds. (A query
+    whose connection broke may end just after KILL returns: its entry goes a moment later.)"""
+    start = time.monotonic()
+    while await running(executor, query_id):
+        assert time.monotonic() - start < within, f"{query_id} still running"
+        await asyncio.sleep(0.05)
+    return time.monotonic() - start
+
+
+def test_stream_yields_chunks_of_one_result(executor):
+    chunks = collect(
+        executor,
+        "SELECT number AS n, toString(number) AS s FROM system.numbers LIMIT 300000",
+        **UNLIMITED,
+    )
+    assert len(chunks) > 3  # 300,000 rows are ~3.7 MB of text
+    assert all((c.names, c.types) == (["n", "s"], ["UInt64", "String"]) for c in chunks)
+    assert not any(c.truncated for c in chunks)
+    rows = [row for chunk in chunks for row in chunk.rows]
+    assert rows == [[str(n), str(n)] for n in range(300000)]
+    # Each chunk holds at most ~CHUNK_BYTES of text, so memory per chunk is bounded.
+    assert max(sum(len(r[0]) + len(r[1]) + 2 for r in c.rows) for c in chunks) <= CHUNK_BYTES
+
+
+def test_stream_of_no_rows_yields_one_result(executor):
+    chunks = collect(executor, "SELECT number AS n FROM system.numbers LIMIT 0")
+    assert [(c.names, c.types, c.rows, c.truncated) for c in chunks] == [
+        (["n"], ["UInt64"], [], False)
+    ]
+
+
+def test_stream_truncated_on_last_chunk(executor):
+    # max_rows = 100 (LIMITS): ClickHouse's `break` overshoots by whole blocks; the stream cuts.
+    chunks = collect(executor, "SELECT number FROM system.numbers LIMIT 500000")
+    assert [row for c in chunks for row in c.rows] == [[str(n)] for n in range(100)]
+    assert chunks[-1].truncated and not any(c.truncated for c in chunks[:-1])
+    # Exactly max_rows rows are not cut.
+    chunks = collect(executor, "SELECT number FROM system.numbers LIMIT 100")
+    assert sum(len(c.rows) for c in chunks) == 100 and not any(c.truncated for c in chunks)
+
+
+def test_compound_values_stay_raw(executor):
+    # Array and Tuple (and Map, LowCardinality on chDB) come as ClickHouse printed them, for
+    # the encoders in types.py; scalars are unescaped and NULL is None.
+    sql = (
+        r"SELECT ['a\tb', 'c\\d', 'e\'f'] AS a, (1, 'x\ty') AS t, 'p\tq\\' AS s,"
+        r" CAST(NULL AS Nullable(String)) AS n, [CAST(NULL AS Nullable(Int8)), 2] AS na"
+    )
+    expected = [r"['a\tb','c\\d','e\'f']", r"(1,'x\ty')", "p\tq\\", None, "[NULL,2]"]
+    if isinstance(executor, ChdbExecutor):
+        sql += r", map('k', 'v\nw') AS m, CAST(['x'] AS Array(LowCardinality(String))) AS l"
+        expected += [r"{'k':'v\nw'}", "['x']"]
+    result = run(executor, sql)
+    assert result.rows == [expected]
+    text = pg_type(result.types[0]).text(result.rows[0][0])
+    assert text == b'{"a\tb","c\\\\d",e\'f}'  # PostgreSQL's text[] form of the same array
+
+
+def test_non_utf8_strings_keep_their_bytes(executor):
+    result = run(executor, "SELECT unhex('61ff62') AS s, toFixedString(unhex('61ff62'), 3) AS f")
+    assert result.rows == [["a\udcffb", "a\udcffb"]]  # surrogateescape: the byte 0xff kept
+    assert pg_type("String").text(result.rows[0][0]) == "a\ufffdb".encode()
+    assert pg_type(result.types[1]).binary(result.rows[0][1]) == b"a\xffb"
+
+
+def test_is_compound():
+    for type_ in (
+        "Array(UInt8)",
+        "Tuple(a UInt8, b String)",
+        "Map(String, UInt64)",
+        "Nullable(Tuple(UInt8))",
+        "LowCardinality(Nullable(Array(String)))",
+        "SimpleAggregateFunction(groupUniqArrayArray, Array(UInt8))",
+    ):
+        assert is_compound(type_), type_
+    for type_ in ("String", "Nullable(String)", "LowCardinality(String)", "Enum8('Array' = 1)"):
+        assert not is_compound(type_), type_
+
+
+def test_trailing_error_text():
+    old = b"Code: 395, e.displayText() = DB::Exception: Value passed, e.what() = DB::Exception\n"
+    new = b"Code: 395. DB::Exception: Value passed: while executing. (X) (version 24.1.1)\n"
+    for error in (old, new):
+        assert _trailing_error(b"1\n2\n" + error) == 4
+        assert _trailing_error(error) == 0
+        # Rows that look like an error text but are followed by more rows are rows.
+        assert _trailing_error(error + b"3\n") is None
+        assert _error_start(b"1\n" + error + b"3\n", len(error) + 4) == 2
+    assert _trailing_error(b"Code: 12\nCode: 1, a, e.what() = DB::Exception\n") == 9
+    assert _trailing_error(b"1\nCode: 395 is fine\n") is None
+
+
+def test_error_after_rows_over_http(server):
+    # Without wait_end_of_query the server has sent ~28 MB of rows when the query fails: the
+    # error text after them in the 200 answer becomes a ClickHouseError, not a row.
+    executor = HttpExecutor(server.url)
+    received = []
+
+    async def main() -> None:
+        async for chunk in executor.stream(
+            "SELECT throwIf(number = 3000000) AS t, toString(number) AS s FROM system.numbers"
+            " LIMIT 10000000",
+            settings(max_block_size="1000", **UNLIMITED),
+            query_id=new_id(),
+        ):
+            received.extend(chunk.rows)
+
+    with pytest.raises(ClickHouseError) as info:
+        asyncio.run(main())
+    assert info.value.code == 395
+    assert len(received) >= 1_000_000 and received == [["0", str(n)] for n in range(len(received))]
+
+
+def test_rows_that_look_like_errors_are_rows(executor):
+    text = "Code: 395, e.displayText() = DB::Exception: x, e.what() = DB::Exception"
+    chunks = collect(
+        executor,
+        f"SELECT if(number % 2 = 0, '{text}', toString(number)) AS s FROM system.numbers"
+        " LIMIT 100000",
+        **UNLIMITED,
+    )
+    rows = [row for c in chunks for row in c.rows]
+    assert rows == [[text if n % 2 == 0 else str(n)] for n in range(100000)]
+
+
+def test_invalid_query_id_is_refused(executor):
+    with pytest.raises(ValueError):
+        executor.stream("SELECT 1", settings(), query_id="x' OR 1 = 1 --")
+    with pytest.raises(ValueError):
+        asyncio.run(executor.cancel("x'"))
+
+
+# A query that runs for minutes unless stopped: a billion-row scan per ~10 s on either side.
+LONG = "SELECT count() FROM system.numbers WHERE number < 100000000000"
+
+
+def test_cancel_stops_the_query_on_the_backend(executor):
+    query_id = new_id()
+
+    async def main() -> tuple[float, int, int, int]:
+        async def consume() -> list[Result]:
+            stream = executor.stream(LONG, settings(**UNLIMITED), query_id=query_id)
+            return [chunk async for chunk in stream]
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(1.5)
+        before = await running(executor, query_id)
+        start = time.monotonic()
+        await executor.cancel(query_id)
+        with pytest.raises(ClickHouseError) as info:
+            await asyncio.wait_for(task, 20)
+        await stops(executor, query_id)
+        return time.monotonic() - start, info.value.code, before
+
+    elapsed, code, before = asyncio.run(main())
+    assert before == 1
+    assert code == 394  # QUERY_WAS_CANCELLED
+    assert elapsed < 5
+    # The executor works on afterwards, with nothing left over from the killed query.
+    assert run(executor, "SELECT 7 AS x").rows == [["7"]]
+
+
+def test_abandoned_stream_stops_the_query(executor):
+    query_id = new_id()
+
+    async def main() -> tuple[list[str | None], int, float]:
+        # An endless result: only the gateway's leaving can end it.
+        stream = executor.stream(
+            "SELECT number FROM system.numbers", settings(**UNLIMITED), query_id=query_id
+        )
+        first = await anext(stream)
+        before = await running(executor, query_id)
+        start = time.monotonic()
+        await stream.aclose()
+        await stops(executor, query_id)
+        return first.rows[0], before, time.monotonic() - start
+
+    first, before, elapsed = asyncio.run(main())
+    assert first == ["0"] and before == 1 and elapsed < 5
+    assert run(executor, "SELECT 8 AS y").rows == [["8"]]
+
+
+def test_timed_out_query_stops_on_the_backend(executor):
+    query_id = new_id()
+
+    async def main() -> tuple[int, float, int]:
+        start = time.monotonic()
+        with pytest.raises(ClickHouseError) as info:
+            await executor.execute(LONG, settings(max_rows_to_read="0"), query_id=query_id)
+        await stops(executor, query_id, within=1)
+        return info.value.code, time.monotonic() - start
+
+    code, elapsed = asyncio.run(main())
+    assert code == TIMEOUT_EXCEEDED and elapsed < 4
+
+
+def rss() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_stream_memory_stays_bounded(server):
+    # 10M rows as Python lists would take over 1 GB. A slow client (a pause after the first
+    # chunk) must hold the reader back, not let the result pile up.
+    executor = HttpExecutor(server.url)
+
+    async def main() -> tuple[int, int]:
+        base = rss()
+        peak = base
+        total = 0
+        async for chunk in executor.stream(
+            "SELECT number, toString(number) FROM system.numbers LIMIT 10000000",
+            settings(**UNLIMITED),
+            query_id=new_id(),
+        ):
+            if total == 0:
+                await asyncio.sleep(1)
+                peak = max(peak, rss())
+            total += len(chunk.rows)
+            if total % 16 == 0:
+                peak = max(peak, rss())
+        return total, peak - base
+
+    total, growth = asyncio.run(main())
+    assert total == 10_000_000
+    assert growth < 100 << 20, f"RSS grew by {growth >> 20} MiB"

@@ -14,6 +14,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from gateway.backends.clickhouse.schema import TableSchema
 from gateway.backends.clickhouse.source import ClickHouseSource
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.catalog.private import PrivateCatalogServer
@@ -33,6 +34,7 @@ class CatalogManager:
         self.shadows: dict[str, ShadowCatalog] = {}
         self._private: PrivateCatalogServer | None = None
         self._task: asyncio.Task[None] | None = None
+        self._pending: dict[str, asyncio.Task[bool]] = {}
 
     @property
     def sources(self) -> list[str]:
@@ -45,6 +47,7 @@ class CatalogManager:
         for name in self.sources:
             source_config = self.config.sources[name]
             source = ClickHouseSource(source_config)
+            source.on_stale = lambda name=name: self.refresh_soon(name)
             shadow = ShadowCatalog(admin, name)
             self.gateway.data_sources[name] = source
             self.shadows[name] = shadow
@@ -70,6 +73,12 @@ class CatalogManager:
             log.error("source %s: cannot read its tables: %s", name, exc)
             if create:
                 await shadow.sync_existing()
+                # The source still owns the tables its mirror shows: queries over them must go
+                # to the source (and fail there while it is down), never read the empty mirror.
+                if not source.tables:
+                    source.tables = {
+                        table: TableSchema(table, ()) for table in await shadow.mirrored_names()
+                    }
             return False
         try:
             await shadow.sync(tables)
@@ -78,6 +87,14 @@ class CatalogManager:
             return False
         log.info("source %s: shadow catalog holds %d tables", name, len(tables))
         return True
+
+    def refresh_soon(self, name: str) -> None:
+        """Refresh one source's mirror in the background, once at a time."""
+        if name in self._pending:
+            return
+        task = asyncio.create_task(self.refresh(name))
+        self._pending[name] = task
+        task.add_done_callback(lambda _: self._pending.pop(name, None))
 
     async def _refresh_forever(self) -> None:
         while True:

@@ -404,6 +404,15 @@ class ShadowCatalog:
         finally:
             await conn.close()
 
+    async def mirrored_names(self) -> list[str]:
+        """The names of the tables the catalog mirrors now (from its last successful sync)."""
+        conn = await self._connect()
+        try:
+            tables, _ = await current_mirror(conn)
+        finally:
+            await conn.close()
+        return [table.name for table in tables]
+
     async def _ready_reader(self, conn: asyncpg.Connection) -> str | None:
         """The dedicated reader role, prepared at the first call; None when sessions read as
         the admin."""

@@ -9,7 +9,7 @@ function, a SETTINGS clause or a write.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from sqlglot import exp
 
@@ -48,6 +48,12 @@ class ClickHouseSource:
             self.executor = _chdb_executors[path]
         self.tables: dict[str, TableSchema] = {}
         self._guard = Guard("clickhouse")
+        # Called when ClickHouse no longer knows a table or column the catalog showed: the
+        # catalog manager then refreshes this source's mirror (on demand, besides its schedule).
+        self.on_stale: Callable[[], None] | None = None
+        # Settings the server knows, read at refresh: a translation may ask for settings that
+        # old servers lack (18.16 has no group_by_use_nulls), and an unknown one fails the query.
+        self.known_settings: frozenset[str] | None = None
 
     def __repr__(self) -> str:
         return f"ClickHouseSource({self.name!r}, {self.executor!r})"
@@ -56,6 +62,11 @@ class ClickHouseSource:
         """Read the source's tables; the caller mirrors them into the shadow catalog."""
         tables = await read_schema(self.executor)
         self.tables = {table.name: table for table in tables}
+        if self.known_settings is None:
+            result = await self.executor.execute(
+                "SELECT name FROM system.settings", self.settings(Limits(), None)
+            )
+            self.known_settings = frozenset(row[0] for row in result.rows if row[0])
         return tables
 
     def translate(self, tree: exp.Expression) -> Translation:
@@ -66,10 +77,12 @@ class ClickHouseSource:
             raise error
         return translation
 
-    def settings(self, limits: Limits, translation: Translation) -> dict[str, str]:
+    def settings(self, limits: Limits, translation: Translation | None) -> dict[str, str]:
         target = self.config.clickhouse
         assert target is not None
-        settings = dict(getattr(translation, "settings", None) or {})
+        wanted = translation.settings if translation is not None else {}
+        known = self.known_settings
+        settings = {k: v for k, v in wanted.items() if known is None or k in known}
         # The gateway's own settings come last and win over any the translation asked for.
         settings |= query_settings(
             limits,
@@ -78,22 +91,23 @@ class ClickHouseSource:
         )
         return settings
 
-    def stream(
+    async def stream(
         self, translation: Translation, limits: Limits, query_id: str
     ) -> AsyncIterator[Result]:
-        return self.executor.stream(
-            translation.sql, self.settings(limits, translation), query_id=query_id
-        )
+        settings = self.settings(limits, translation)
+        try:
+            async for result in self.executor.stream(translation.sql, settings, query_id=query_id):
+                yield result
+        except ClickHouseError as exc:
+            if exc.code in _SCHEMA_CHANGED and self.on_stale is not None:
+                self.on_stale()
+            raise
 
     async def describe(self, translation: Translation, limits: Limits) -> Result:
         """The result's names and types, without its rows: ClickHouse plans the query and
         stops at once."""
-        probe = Translation(
-            sql=f"SELECT * FROM (\n{translation.sql}\n) LIMIT 0",
-            column_types=translation.column_types,
-        )
-        settings = self.settings(limits, translation)
-        return await self.executor.execute(probe.sql, settings)
+        probe = f"SELECT * FROM (\n{translation.sql}\n) LIMIT 0"
+        return await self.executor.execute(probe, self.settings(limits, translation))
 
     async def cancel(self, query_id: str) -> None:
         try:
@@ -103,6 +117,10 @@ class ClickHouseSource:
 
     def close(self) -> None:
         pass
+
+
+# UNKNOWN_TABLE, UNKNOWN_IDENTIFIER, NO_SUCH_COLUMN_IN_TABLE, THERE_IS_NO_COLUMN
+_SCHEMA_CHANGED = frozenset({60, 47, 16, 8})
 
 
 def to_pg_error(error: ClickHouseError) -> PgError:

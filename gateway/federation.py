@@ -462,13 +462,13 @@ class FederatedSession:
             tree = params.bind(statement.tree, statement.param_types, [], probes)
             translation = self.source.translate(tree)
             result = await self.source.describe(translation, self._limits)
-            statement.columns = _columns(result, translation)
+            statement.columns = _columns(result, translation, self._time_zone)
         return statement.columns
 
     async def _portal_columns(self, portal: DataPortal) -> list[tuple[str, PgType]]:
         if portal.columns is None:
             result = await self.source.describe(portal.translation, self._limits)
-            portal.columns = _columns(result, portal.translation)
+            portal.columns = _columns(result, portal.translation, self._time_zone)
         return portal.columns
 
     async def _execute(self, payload: bytes) -> None:
@@ -506,6 +506,11 @@ class FederatedSession:
 
     # --- running on the source -----------------------------------------------------------
     @property
+    def _time_zone(self) -> str:
+        """The session's TimeZone, as the home connection last reported it."""
+        return self.home.parameters.get("TimeZone", "UTC")
+
+    @property
     def _limits(self) -> Limits:
         return self.limits.limits
 
@@ -521,7 +526,7 @@ class FederatedSession:
                 rows: list[list[str | None]] = []
                 async for result in self._stream(portal):
                     if portal.columns is None:
-                        portal.columns = _columns(result, portal.translation)
+                        portal.columns = _columns(result, portal.translation, self._time_zone)
                     rows.extend(result.rows)
                     portal.truncated = portal.truncated or result.truncated
                 portal.pending = rows
@@ -581,7 +586,7 @@ class FederatedSession:
         encoder: RowEncoder | None = None
         async for result in self._stream(portal):
             if encoder is None:
-                columns = _columns(result, portal.translation)
+                columns = _columns(result, portal.translation, self._time_zone)
                 portal.columns = columns
                 if describe:
                     self._send(_row_description(columns, portal.result_formats))
@@ -625,7 +630,9 @@ class FederatedSession:
         self._send(messages.CommandComplete.build(tag=b"SELECT %d" % count))
 
 
-def _columns(result: Result, translation: Translation) -> list[tuple[str, PgType]]:
+def _columns(
+    result: Result, translation: Translation, time_zone: str = "UTC"
+) -> list[tuple[str, PgType]]:
     """Each result column's name (PostgreSQL's, where the translation knows it) and type (the
     translation's override, else ClickHouse's, mapped)."""
     overrides = list(translation.column_types)
@@ -634,7 +641,7 @@ def _columns(result: Result, translation: Translation) -> list[tuple[str, PgType
     for index, (name, ch_type) in enumerate(zip(result.names, result.types, strict=True)):
         override = overrides[index] if index < len(overrides) else None
         pg_name = names[index] if index < len(names) else name
-        columns.append((pg_name, pg_type(override or ch_type)))
+        columns.append((pg_name, pg_type(override or ch_type, time_zone)))
     return columns
 
 

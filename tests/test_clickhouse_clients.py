@@ -749,13 +749,6 @@ def test_asyncpg_cursor_forward(any_gateway):
     assert (moved, row["x"]) == (50, Decimal(50))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="translate: integer arithmetic and length() keep ClickHouse's result type: "
-    "UInt32 + 1 and length() are UInt64, described as numeric, where PostgreSQL says int8 "
-    "(bigint + integer) and int4 (length); asyncpg and pgjdbc then decode Decimal/BigDecimal",
-)
 def test_expression_types_match_postgres(chdb_gateway, catalog_dsn):
     # The shadow catalog holds the same tables (empty) with the mirrored types: PostgreSQL's
     # own description of the query there is what the gateway must describe.
@@ -996,12 +989,6 @@ def test_dbeaver_navigator_queries(any_gateway):
 BERLIN = "-c TimeZone=Europe/Berlin"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="types._timestamptz_text prints ClickHouse timestamps in UTC (+00) whatever the "
-    "session's TimeZone; PostgreSQL prints them in the session's zone (+01 in Berlin)",
-)
 def test_timestamptz_text_follows_the_session_time_zone(any_gateway):
     with connect(any_gateway, options=BERLIN) as conn:
         assert conn.execute("show timezone").fetchone() == ("Europe/Berlin",)

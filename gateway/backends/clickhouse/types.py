@@ -459,22 +459,41 @@ def _micros(zone: dt.tzinfo) -> Callable[[str], int]:
     return micros
 
 
-def _timestamptz_text(zone: dt.tzinfo) -> Encoder:
+def _is_utc(zone: dt.tzinfo) -> bool:
+    return zone is dt.UTC or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
+
+
+def _offset_text(offset: dt.timedelta) -> str:
+    """A UTC offset as PostgreSQL prints it: +01, -03:30, +00:53:28."""
+    seconds = int(offset.total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    text = f"{sign}{hours:02d}"
+    if minutes or secs:
+        text += f":{minutes:02d}"
+    if secs:
+        text += f":{secs:02d}"
+    return text
+
+
+def _timestamptz_text(zone: dt.tzinfo, display: dt.tzinfo = dt.UTC) -> Encoder:
+    """`display` is the session's TimeZone: PostgreSQL prints a timestamptz in it."""
     micros = _micros(zone)
-    utc = zone is dt.UTC or getattr(zone, "key", None) in ("UTC", "Etc/UTC")
+    utc = _is_utc(zone) and _is_utc(display)
 
     def encode(value: str) -> bytes:
         seconds, _, frac = value.partition(".")
         if utc and len(frac) <= 6:  # already UTC, nothing to round
             frac = frac.rstrip("0")
             return (seconds + "." + frac + "+00" if frac else seconds + "+00").encode()
-        moment = _EPOCH + dt.timedelta(microseconds=micros(value))
+        moment = (_EPOCH + dt.timedelta(microseconds=micros(value))).astimezone(display)
         text = moment.strftime("%Y-%m-%d %H:%M:%S")
         if moment.year < 1000:  # strftime does not pad %Y everywhere
             text = f"{moment.year:04d}" + text[text.index("-") :]
         if moment.microsecond:
             text += f".{moment.microsecond:06d}".rstrip("0")
-        return (text + "+00").encode()
+        return (text + _offset_text(moment.utcoffset() or dt.timedelta())).encode()
 
     return encode
 
@@ -748,16 +767,28 @@ _FALLBACK = PgType(TEXT, -1, -1, _utf8, _utf8)
 _WRAPPERS = ("Nullable", "LowCardinality", "SimpleAggregateFunction")
 
 
-def pg_type(clickhouse_type: str) -> PgType:
-    """The PostgreSQL type for a ClickHouse type string; unknown types map to text."""
+def pg_type(clickhouse_type: str, time_zone: str = "UTC") -> PgType:
+    """The PostgreSQL type for a ClickHouse type string; unknown types map to text.
+    `time_zone` is the session's TimeZone, in which timestamptz text is printed."""
     try:
         parsed = parse_type(clickhouse_type)
     except (TypeSyntaxError, ValueError):
         return _FALLBACK
-    return _map(parsed) or _FALLBACK
+    return _map(parsed, _display_zone(time_zone)) or _FALLBACK
 
 
-def _map(ch: ChType) -> PgType | None:
+def _display_zone(name: str) -> dt.tzinfo:
+    """The session's TimeZone as a tzinfo; a spelling zoneinfo does not know (PostgreSQL's
+    POSIX-style '<+03>-03') prints in UTC, still the same instant."""
+    if name in ("UTC", "Etc/UTC", ""):
+        return dt.UTC
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):
+        return dt.UTC
+
+
+def _map(ch: ChType, display: dt.tzinfo = dt.UTC) -> PgType | None:
     while ch.name in _WRAPPERS and ch.args and isinstance(ch.args[-1], ChType):
         ch = ch.args[-1]
     if ch.name in _SIMPLE:
@@ -770,7 +801,9 @@ def _map(ch: ChType) -> PgType | None:
             zone = ZoneInfo(zones[0]) if zones else dt.UTC
         except (KeyError, ValueError, OSError):
             return None
-        return PgType(TIMESTAMPTZ, -1, 8, _timestamptz_text(zone), _timestamptz_binary(zone))
+        return PgType(
+            TIMESTAMPTZ, -1, 8, _timestamptz_text(zone, display), _timestamptz_binary(zone)
+        )
     if ch.name in ("Tuple", "Map"):
         return _jsonb(ch)
     if ch.name == "Array" and len(ch.args) == 1 and isinstance(ch.args[0], ChType):
@@ -779,7 +812,7 @@ def _map(ch: ChType) -> PgType | None:
             inner = inner.args[-1]
         if inner.name == "Array":
             return None  # nested arrays: not yet
-        element = _map(inner)
+        element = _map(inner, display)
         if element is None or element.oid not in ARRAY_OF:
             return None
         if element is _FALLBACK:

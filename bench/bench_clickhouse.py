@@ -69,6 +69,7 @@ class Context:
     http: HttpExecutor | None = None
     settings: dict[str, str] = field(default_factory=dict)
     parsed: Result | None = None  # rows for encode-only
+    gateway: GatewayUnderTest | None = None  # started on first use
 
 
 Measurement = Callable[[Context], int]  # returns the rows it handled
@@ -157,6 +158,81 @@ class Skipped(Exception):
     pass
 
 
+class GatewayUnderTest:
+    """A `metahog serve` process with a chDB source whose view `bench_rows` is the benchmark
+    query. chDB opens a directory in one process only, so the gateway gets a directory of its
+    own, filled by a subprocess. TLS is off: the figure is the gateway's, not the cipher's."""
+
+    def __init__(self, sql: str) -> None:
+        import socket
+        import subprocess
+
+        from gateway.embedded.postgres import free_port
+
+        self.directory = Path(tempfile.mkdtemp(prefix="metahog-bench-gw-"))
+        self.directory.chmod(0o711)  # the private catalog cluster runs as `postgres`
+        data = self.directory / "chdb"
+        script = (
+            "import sys, chdb.session\n"
+            "s = chdb.session.Session(sys.argv[1])\n"
+            "s.query(sys.argv[2])\n"
+            "s.close()\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", script, str(data), f"CREATE VIEW bench_rows AS {sql}"],
+            check=True,
+        )
+        self.port = free_port()
+        config = self.directory / "metahog.toml"
+        config.write_text(
+            f'[server]\nport = {self.port}\ntls = "off"\nstate_dir = "state"\n\n'
+            '[[users]]\nname = "bench"\npassword = "bench"\n\n'
+            f'[sources.bench]\nkind = "clickhouse"\npath = "{data}"\n'
+            'statement_timeout = "10min"\n'
+        )
+        self.log = open(self.directory / "gateway.log", "wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("the gateway did not start")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def _through_gateway(ctx: Context, binary: bool) -> int:
+    import psycopg
+    from psycopg.types.string import TextLoader
+
+    if ctx.gateway is None:
+        ctx.gateway = GatewayUnderTest(ctx.sql)
+    dsn = f"host=127.0.0.1 port={ctx.gateway.port} dbname=bench user=bench password=bench"
+    with psycopg.connect(dsn, sslmode="disable") as conn:
+        # Every column read as str, as the reference holds it: the client's own decoding
+        # (Decimal, date) is not the gateway's cost.
+        for oid in ("int2", "int4", "int8", "numeric", "float4", "float8", "date"):
+            conn.adapters.register_loader(oid, TextLoader)
+        cur = conn.cursor(binary=binary)
+        cur.execute("select * from bench_rows")
+        return len(cur.fetchall())
+
+
+@measurement("gateway-text", "a psycopg client through a `metahog serve` process, text format")
+def gateway_text(ctx: Context) -> int:
+    return _through_gateway(ctx, binary=False)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -219,6 +295,8 @@ def main() -> None:
                 flush=True,
             )
     finally:
+        if ctx.gateway is not None:
+            ctx.gateway.stop()
         ctx.chdb_conn.close()
         executor.close()
         if server is not None:

@@ -167,7 +167,7 @@ def test_statement_timeout_stops_the_query(chdb_gateway):
     with connect(chdb_gateway, "events_capped") as conn:
         started = time.monotonic()
         with pytest.raises(psycopg.Error) as info:
-            conn.execute("select sum(a.x * b.x) from big a, big b, big c")
+            conn.execute("select sum(a.x * b.x) from big a, big b")
         assert info.value.sqlstate == "57014"
         assert time.monotonic() - started < 10
         assert conn.execute("select count(*) from persons").fetchone() == (3,)
@@ -178,8 +178,8 @@ def test_cancel_request_stops_the_query(any_gateway):
         threading.Timer(1.0, conn.cancel).start()
         started = time.monotonic()
         with pytest.raises(psycopg.Error) as info:
-            conn.execute("select sum(a.x * b.x) from big a, big b, big c")
-        assert info.value.sqlstate == "57014"
+            conn.execute("select sum(a.x * b.x) from big a, big b")
+        assert info.value.sqlstate == "57014", str(info.value)
         assert time.monotonic() - started < 15
         assert conn.execute("select count(*) from persons").fetchone() == (3,)
 

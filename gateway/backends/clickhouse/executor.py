@@ -718,7 +718,8 @@ class ChdbExecutor(_Executor):
         # that is not a query fails to parse. The newlines keep a trailing `--` comment from
         # swallowing the parenthesis.
         body = sql.rstrip().removesuffix(";")
-        return f"{self._marker(query_id)}\nSELECT * FROM (\n{body}\n) SETTINGS {clause}"
+        settings_clause = f" SETTINGS {clause}" if clause else ""
+        return f"{self._marker(query_id)}\nSELECT * FROM (\n{body}\n){settings_clause}"
 
     def _produce(self, sql: str, settings: dict[str, str], query_id: str, sink: _Sink) -> None:
         text = self._wrap(sql, settings, query_id)

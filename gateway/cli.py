@@ -108,10 +108,15 @@ def _serve(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"metahog: invalid config: {exc}", file=sys.stderr)
         return 2
+    from gateway.catalog.manager import StartupError
     from gateway.server import serve_until_signalled
 
     _install_uvloop()
-    return asyncio.run(serve_until_signalled(config, _banner_for(config)))
+    try:
+        return asyncio.run(serve_until_signalled(config, _banner_for(config)))
+    except StartupError as exc:
+        print(f"metahog: cannot start: {exc}", file=sys.stderr)
+        return 1
 
 
 def _install_uvloop() -> None:

@@ -171,6 +171,17 @@ class FederatedSession:
                 if error.fatal:
                     raise
                 await self._fail(error)
+            except (ConnectionError, OSError, asyncio.IncompleteReadError):
+                raise
+            except Exception:
+                # The home connection may be mid-answer: the session cannot go on safely.
+                log.exception("session failed on a %r message", tag)
+                self.home.broken = True
+                raise PgError(
+                    "XX000",
+                    "internal error in the gateway; the session is closed",
+                    severity="FATAL",
+                ) from None
             if self.writer.transport.get_write_buffer_size() > 256 * 1024:
                 await self.writer.drain()
 

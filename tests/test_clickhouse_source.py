@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import subprocess
+import sys
 import threading
 import time
 from decimal import Decimal
@@ -17,6 +19,7 @@ import psycopg
 import pytest
 
 from tests.clickhouse_fixtures import EVENT_NAMES, EVENTS, NOW, connect, psql
+from tests.conftest import clickhouse_source
 
 
 def expected_counts(days: int) -> list[tuple[str, int]]:
@@ -187,3 +190,43 @@ def test_cancel_request_stops_the_query(any_gateway):
 def test_users_without_access_are_refused(chdb_gateway):
     with pytest.raises(psycopg.OperationalError, match="permission denied"):
         psycopg.connect(chdb_gateway.dsn("events", user="other_only", password="other-pw"))
+
+
+def test_unreachable_source_and_catalog_stop_start_up_with_a_clear_message(tmp_path):
+    config = tmp_path / "metahog.toml"
+    config.write_text(
+        f'[server]\nport = 0\nstate_dir = "{tmp_path}/state"\n\n'
+        '[[users]]\nname = "a"\npassword = "b"\n\n'
+        '[sources.x]\nkind = "clickhouse"\nurl = "http://u:hidden-pw@127.0.0.1:1/"\n\n'
+        '[catalog]\ndsn = "postgresql://nobody:catalog-pw@127.0.0.1:1/postgres"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "metahog: cannot start: source x: its shadow catalog is unreachable" in result.stderr
+    assert "hidden-pw" not in result.stderr and "catalog-pw" not in result.stderr
+
+
+def test_source_down_at_start_keeps_its_mirror_and_fails_queries(
+    gateway_factory, catalog_dsn, clickhouse_server
+):
+    # A first gateway mirrors the server's tables into the catalog database "down".
+    url = clickhouse_server.url + "?database=default"
+    first = gateway_factory(sources_extra=clickhouse_source("down", url=url, catalog=catalog_dsn))
+    with connect(first, "down") as conn:
+        assert conn.execute("select count(*) from persons").fetchone() == (3,)
+    first.stop()
+    # A second gateway finds the source unreachable: it starts on the last mirror, and a query
+    # over a mirrored table fails at the source instead of reading the empty mirror.
+    dead = "http://u:p@127.0.0.1:1/"
+    second = gateway_factory(sources_extra=clickhouse_source("down", url=dead, catalog=catalog_dsn))
+    with connect(second, "down") as conn:
+        assert " persons " in psql(second, "-c", r"\dt", database="down")
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute("select count(*) from persons")
+        assert info.value.sqlstate == "08006", str(info.value)
+        assert conn.execute("select 1").fetchone() == (1,)

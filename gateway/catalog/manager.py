@@ -14,6 +14,7 @@ import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from gateway.backends.clickhouse.executor import ClickHouseError
 from gateway.backends.clickhouse.schema import TableSchema
 from gateway.backends.clickhouse.source import ClickHouseSource
 from gateway.backends.postgres.pool import PostgresPool
@@ -23,6 +24,10 @@ from gateway.config import BackendAddress, Config
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
+
+
+class StartupError(Exception):
+    """The gateway cannot start with this config; the message says why, naming the source."""
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +51,10 @@ class CatalogManager:
         admin = await self._admin_address()
         for name in self.sources:
             source_config = self.config.sources[name]
-            source = ClickHouseSource(source_config)
+            try:
+                source = ClickHouseSource(source_config)
+            except ClickHouseError as exc:
+                raise StartupError(f"source {name}: {exc.message}") from None
             source.on_stale = lambda name=name: self.refresh_soon(name)
             shadow = ShadowCatalog(admin, name)
             self.gateway.data_sources[name] = source
@@ -60,7 +68,10 @@ class CatalogManager:
         if self.config.catalog.dsn is not None:
             return self.config.catalog.dsn
         directory = self.config.server.state_dir / "catalog"
-        self._private = await asyncio.to_thread(PrivateCatalogServer.start_in, directory)
+        try:
+            self._private = await asyncio.to_thread(PrivateCatalogServer.start_in, directory)
+        except (RuntimeError, OSError) as exc:
+            raise StartupError(f"the private catalog cluster did not start: {exc}") from None
         return self._private.admin
 
     async def refresh(self, name: str, *, create: bool = False) -> bool:
@@ -72,13 +83,19 @@ class CatalogManager:
         except Exception as exc:
             log.error("source %s: cannot read its tables: %s", name, exc)
             if create:
-                await shadow.sync_existing()
+                try:
+                    await shadow.sync_existing()
+                except Exception as catalog_error:
+                    raise StartupError(
+                        f"source {name}: its shadow catalog is unreachable too: {catalog_error}"
+                    ) from None
                 # The source still owns the tables its mirror shows: queries over them must go
                 # to the source (and fail there while it is down), never read the empty mirror.
                 if not source.tables:
                     source.tables = {
                         table: TableSchema(table, ()) for table in await shadow.mirrored_names()
                     }
+                    source.unavailable = str(exc)
             return False
         try:
             await shadow.sync(tables)

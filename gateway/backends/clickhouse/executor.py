@@ -665,8 +665,13 @@ class ChdbExecutor(_Executor):
     MAX_CONNECTIONS = 8  # queries run at once; more wait for a connection
 
     def __init__(self, path: str) -> None:
-        import chdb  # chDB is optional: only sources of this kind need it
-        import chdb.session
+        try:
+            import chdb  # chDB is optional: only sources of this kind need it
+            import chdb.session
+        except ImportError:
+            raise ClickHouseError(
+                0, "a ClickHouse source with a `path` needs chDB: pip install chdb"
+            ) from None
 
         self.path = path
         try:

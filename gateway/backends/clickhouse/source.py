@@ -22,7 +22,7 @@ from gateway.backends.clickhouse.executor import (
 )
 from gateway.backends.clickhouse.schema import TableSchema, read_schema
 from gateway.config import Limits, SourceConfig
-from gateway.protocol.errors import PgError
+from gateway.protocol.errors import FEATURE_NOT_SUPPORTED, PgError
 from gateway.routing.guard import Guard
 from gateway.routing.translate import Translation, to_clickhouse
 
@@ -54,6 +54,8 @@ class ClickHouseSource:
         # Settings the server knows, read at refresh: a translation may ask for settings that
         # old servers lack (18.16 has no group_by_use_nulls), and an unknown one fails the query.
         self.known_settings: frozenset[str] | None = None
+        # Why the source's tables are unknown (it was unreachable at start-up), or None.
+        self.unavailable: str | None = None
 
     def __repr__(self) -> str:
         return f"ClickHouseSource({self.name!r}, {self.executor!r})"
@@ -62,6 +64,7 @@ class ClickHouseSource:
         """Read the source's tables; the caller mirrors them into the shadow catalog."""
         tables = await read_schema(self.executor)
         self.tables = {table.name: table for table in tables}
+        self.unavailable = None
         if self.known_settings is None:
             result = await self.executor.execute(
                 "SELECT name FROM system.settings", self.settings(Limits(), None)
@@ -70,7 +73,18 @@ class ClickHouseSource:
         return tables
 
     def translate(self, tree: exp.Expression) -> Translation:
-        translation = to_clickhouse(tree, self.tables)
+        if self.unavailable is not None:
+            raise PgError("08006", f'source "{self.name}" is unreachable: {self.unavailable}')
+        try:
+            translation = to_clickhouse(tree, self.tables)
+        except PgError:
+            raise
+        except Exception as exc:
+            # A translator bug must cost one statement, never the session.
+            log.exception("translation failed")
+            raise PgError(
+                FEATURE_NOT_SUPPORTED, f"this query cannot be translated for ClickHouse: {exc}"
+            ) from None
         error = self._guard.check(translation.sql)
         if error is not None:
             log.warning("translation refused by the ClickHouse guard: %s", translation.sql)

@@ -514,11 +514,12 @@ def test_abandoned_stream_stops_the_query(executor):
         before = await running(executor, query_id)
         start = time.monotonic()
         await stream.aclose()
-        await stops(executor, query_id)
+        # Generous: on a loaded 2-core machine the server may take seconds to notice.
+        await stops(executor, query_id, within=20)
         return first.rows[0], before, time.monotonic() - start
 
     first, before, elapsed = asyncio.run(main())
-    assert first == ["0"] and before == 1 and elapsed < 5
+    assert first == ["0"] and before == 1 and elapsed < 20
     assert run(executor, "SELECT 8 AS y").rows == [["8"]]
 
 

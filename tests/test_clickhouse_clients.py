@@ -798,12 +798,6 @@ METABASE_PRIVILEGES = "\n".join(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=psycopg.errors.SyntaxError,
-    reason="guard: sqlglot cannot parse the column alias `AS select` (PostgreSQL accepts any "
-    "keyword after AS), so the guard refuses Metabase's privilege query with 42601",
-)
 def test_metabase_table_privileges(any_gateway):
     with connect(any_gateway) as conn:
         cursor = conn.execute(METABASE_PRIVILEGES)

@@ -290,3 +290,18 @@ def test_check_keeps_no_trees_but_classify_still_returns_them():
     verdict = guard.classify("select 1 as a")
     assert verdict.allowed and verdict.statements[0] is not None
     assert verdict.statements[0].sql(dialect="postgres") == "SELECT 1 AS a"
+
+
+def test_select_as_a_column_alias_is_read_as_a_name():
+    """PostgreSQL takes any keyword as a column alias after AS; Metabase's table-privilege
+    query names a column `select`. The guard reads it as a name, and still sees every write."""
+    guard = Guard("postgres")
+    assert guard.check("select 1 as select, 2 as b from pg_class") is None
+    assert guard.check("select (select true as select)") is None
+    refused = guard.check("select 1 as select from pg_class; drop table t")
+    assert refused is not None and refused.sqlstate == "25006"
+    refused = guard.check("with d as (delete from t returning 1 as select) select * from d")
+    assert refused is not None and refused.sqlstate == "25006"
+    # Elsewhere SELECT is still a keyword: a stray one is still a syntax error.
+    refused = guard.check("select 1 select")
+    assert refused is not None and refused.sqlstate == "42601"

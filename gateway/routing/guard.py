@@ -29,7 +29,7 @@ from gateway.routing import functions, pglexer
 from gateway.routing.clickhouse_rules import ClickHouseRules
 from gateway.routing.dialect import GatewayPostgres
 from gateway.routing.statements import WRITE_NODES, statement_name
-from gateway.routing.tokens import LITERAL_TOKENS
+from gateway.routing.tokens import LITERAL_TOKENS, keyword_aliases_as_names
 from gateway.routing.utility import PlainTokenizer, UtilityRejected, classify_utility
 
 # sqlglot logs a warning for every statement it falls back to a Command for; the guard handles
@@ -205,7 +205,7 @@ class Guard:
         if self.rules is not None:
             return self.rules.classify_statement(self, tokens, source)
         try:
-            parsed = self.dialect.parser(error_level=ErrorLevel.IMMEDIATE).parse(tokens, source)
+            parsed = self._parse(tokens, source)
             tree = parsed[0] if parsed else None
         except ParseError as exc:
             # Statements sqlglot does not model (BEGIN READ ONLY, MOVE...) may still be utility
@@ -216,6 +216,16 @@ class Guard:
             return None
         self.check_tree(tree, source)
         return tree
+
+    def _parse(self, tokens: list[Token], source: str) -> list[exp.Expression | None]:
+        parser = self.dialect.parser(error_level=ErrorLevel.IMMEDIATE)
+        try:
+            return parser.parse(tokens, source)
+        except ParseError:
+            retyped = keyword_aliases_as_names(tokens)
+            if retyped is None:
+                raise
+            return self.dialect.parser(error_level=ErrorLevel.IMMEDIATE).parse(retyped, source)
 
     def check_tree(self, tree: exp.Expression, source: str) -> None:
         """Raise UtilityRejected unless the statement tree is allowed."""

@@ -80,3 +80,37 @@ class TokenCursor:
         if self.done:
             return ""
         return self.source[self.tokens[self.index].start :]
+
+
+# What may follow a column alias.
+_ALIAS_END = frozenset({TokenType.COMMA, TokenType.FROM, TokenType.R_PAREN, TokenType.SEMICOLON})
+
+
+def keyword_aliases_as_names(tokens: list[Token]) -> list[Token] | None:
+    """The tokens with `AS select` read as a name, or None when there is none. PostgreSQL takes
+    any keyword as a column alias after AS; sqlglot takes all but SELECT (Metabase's
+    table-privilege query has `... as select`). Only the parse sees the change: the text, and
+    the PostgreSQL lexer's cross-check of it, are untouched, and the tree is checked in full."""
+    retyped = list(tokens)
+    changed = False
+    for index in range(1, len(retyped)):
+        token = retyped[index]
+        following = (
+            retyped[index + 1].token_type if index + 1 < len(retyped) else TokenType.SEMICOLON
+        )
+        if (
+            token.token_type == TokenType.SELECT
+            and retyped[index - 1].token_type == TokenType.ALIAS
+            and following in _ALIAS_END
+        ):
+            retyped[index] = Token(
+                TokenType.VAR,
+                token.text,
+                token.line,
+                token.col,
+                token.start,
+                token.end,
+                token.comments,
+            )
+            changed = True
+    return retyped if changed else None

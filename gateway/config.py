@@ -16,7 +16,8 @@ from gateway.secret import Secret
 
 TLS_MODES = ("auto", "require", "off")
 AUTH_METHODS = ("scram-sha-256", "password")
-SOURCE_KINDS = ("postgres", "clickhouse")
+SOURCE_KINDS = ("postgres", "clickhouse", "hogql")
+HOGQL_DIALECTS = ("postgres", "hogql")
 
 
 class ConfigError(ValueError):
@@ -154,6 +155,25 @@ class ClickHouseTarget:
 
 
 @dataclass(frozen=True)
+class HogQLTarget:
+    """A PostHog project reached through its Query API. PostHog caps a HogQL query's rows
+    (LIMIT 100 when it has none, 50,000 at most), so the gateway adds `default_limit` when a
+    query has no LIMIT and pages larger results `max_limit` rows at a time. `dialect` is what
+    data queries are written in: PostgreSQL (translated to HogQL) or HogQL (sent as written)."""
+
+    host: str
+    project_id: int
+    api_key: Secret
+    default_limit: int = 100
+    max_limit: int = 50_000
+    dialect: str = "postgres"
+    # 429 answers are retried this many times (honouring Retry-After) before the client gets
+    # 53400; and a Retry-After longer than `max_retry_wait` seconds is not waited for.
+    max_retries: int = 4
+    max_retry_wait: float = 30.0
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     kind: str
@@ -163,6 +183,7 @@ class SourceConfig:
     pool_timeout: float = 10.0
     limits: Limits = field(default_factory=lambda: SOURCE_DEFAULT_LIMITS)
     clickhouse: ClickHouseTarget | None = None
+    hogql: HogQLTarget | None = None
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -349,15 +370,18 @@ def _parse_source(name: str, table: dict[str, Any], base_dir: Path) -> SourceCon
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{key}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
     common = {"kind", "pool_size", "pool_timeout"} | LIMIT_KEYS
-    _reject_unknown(table, common | ({"dsn"} if kind == "postgres" else _CLICKHOUSE_KEYS), key)
-    backend, clickhouse = None, None
+    own = {"postgres": {"dsn"}, "clickhouse": _CLICKHOUSE_KEYS, "hogql": _HOGQL_KEYS}[kind]
+    _reject_unknown(table, common | own, key)
+    backend, clickhouse, hogql = None, None, None
     if kind == "postgres":
         dsn = _take(table, "dsn", str, key, None)
         if not dsn:
             raise ConfigError(f"{key}.dsn: required for kind {kind!r}")
         backend = BackendAddress.from_dsn(dsn, f"{key}.dsn")
-    else:
+    elif kind == "clickhouse":
         clickhouse = _parse_clickhouse(table, key, base_dir)
+    else:
+        hogql = _parse_hogql(table, key)
     pool_size = _take(table, "pool_size", int, key, 20)
     if pool_size < 1:
         raise ConfigError(f"{key}.pool_size: must be at least 1")
@@ -370,6 +394,68 @@ def _parse_source(name: str, table: dict[str, Any], base_dir: Path) -> SourceCon
         pool_timeout=float(_take(table, "pool_timeout", (int, float), key, 10.0)),
         limits=_parse_limits(table, key, defaults),
         clickhouse=clickhouse,
+        hogql=hogql,
+    )
+
+
+_HOGQL_KEYS = {
+    "host",
+    "project_id",
+    "api_key",
+    "auth",
+    "default_limit",
+    "max_limit",
+    "dialect",
+    "max_retries",
+    "max_retry_wait",
+}
+
+
+def _parse_hogql(table: dict[str, Any], key: str) -> HogQLTarget:
+    host = _take(table, "host", str, key, None)
+    if not host:
+        raise ConfigError(f"{key}.host: required for kind 'hogql'")
+    if not host.startswith(("http://", "https://")):
+        raise ConfigError(f"{key}.host: expected an http:// or https:// URL")
+    project_id = _take(table, "project_id", int, key, None)
+    if project_id is None or project_id < 1:
+        raise ConfigError(f"{key}.project_id: required, a positive integer")
+    auth = _take(table, "auth", str, key, "api_key")
+    if auth == "passthrough":
+        # The gateway authenticates its users itself (SCRAM verifiers from its config): it
+        # never learns a client's cleartext password, so it has no personal API key to pass.
+        raise ConfigError(
+            f'{key}.auth: "passthrough" is not supported yet; give api_key instead'
+        )
+    if auth != "api_key":
+        raise ConfigError(f'{key}.auth: expected "api_key", got {auth!r}')
+    api_key = _take(table, "api_key", str, key, None)
+    if not api_key:
+        raise ConfigError(f"{key}.api_key: required for kind 'hogql'")
+    dialect = _take(table, "dialect", str, key, "postgres")
+    if dialect not in HOGQL_DIALECTS:
+        raise ConfigError(
+            f"{key}.dialect: expected one of {', '.join(HOGQL_DIALECTS)}, got {dialect!r}"
+        )
+    defaults = HogQLTarget(host="", project_id=0, api_key=Secret(""))
+    counts = {}
+    for name in ("default_limit", "max_limit", "max_retries"):
+        value = _take(table, name, int, key, getattr(defaults, name))
+        if value < (0 if name == "max_retries" else 1):
+            raise ConfigError(f"{key}.{name}: must be at least {0 if name == 'max_retries' else 1}")
+        counts[name] = value
+    if counts["default_limit"] > counts["max_limit"]:
+        raise ConfigError(f"{key}.default_limit: must not exceed max_limit")
+    wait = float(_take(table, "max_retry_wait", (int, float), key, defaults.max_retry_wait))
+    if wait < 0:
+        raise ConfigError(f"{key}.max_retry_wait: must not be negative")
+    return HogQLTarget(
+        host=host.rstrip("/"),
+        project_id=project_id,
+        api_key=Secret(api_key),
+        dialect=dialect,
+        max_retry_wait=wait,
+        **counts,
     )
 
 

@@ -74,7 +74,7 @@ class DataSource(Protocol):
     name: str
     tables: dict[str, TableSchema]
 
-    def translate(self, tree: exp.Expression) -> Translation: ...
+    def translate(self, tree: exp.Expression, time_zone: str = "UTC") -> Translation: ...
 
     def stream(
         self, translation: Translation, limits: Limits, query_id: str
@@ -280,7 +280,7 @@ class FederatedSession:
             else:
                 self._check_transaction()
                 statement_ = DataStatement(tree, [])
-                translation = self.source.translate(tree)
+                translation = self.source.translate(tree, self._time_zone)
                 portal = DataPortal(statement_, translation, [])
                 await self._run_data(portal, 0, describe=True)
 
@@ -434,7 +434,7 @@ class FederatedSession:
             return
         values = [p.data if p.length >= 0 else None for p in bound.params]
         tree = params.bind(statement.tree, statement.param_types, bound.param_formats, values)
-        translation = self.source.translate(tree)
+        translation = self.source.translate(tree, self._time_zone)
         formats = list(bound.result_formats)
         self.portals.data[bound.portal] = DataPortal(statement, translation, formats)
         self._send(messages.BindComplete.build())
@@ -471,7 +471,7 @@ class FederatedSession:
         if statement.columns is None:
             probes = params.probe_values(statement.param_types)
             tree = params.bind(statement.tree, statement.param_types, [], probes)
-            translation = self.source.translate(tree)
+            translation = self.source.translate(tree, self._time_zone)
             result = await self.source.describe(translation, self._limits)
             statement.columns = _columns(result, translation, self._time_zone)
         return statement.columns

@@ -998,12 +998,6 @@ def test_timestamptz_text_follows_the_session_time_zone(any_gateway):
     assert from_clickhouse == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="translate: timestamptz::date becomes toDate(timestamp) in ClickHouse's zone (UTC), "
-    "not in the session's TimeZone: wrong day for 23:00-24:00 UTC in Berlin",
-)
 def test_timestamptz_to_date_uses_the_session_time_zone(any_gateway):
     berlin = ZoneInfo("Europe/Berlin")
     late = [event for event in EVENTS if event[3].astimezone(berlin).date() != event[3].date()]

@@ -92,3 +92,27 @@ def test_same_types_through_the_gateway(direct, through_gateway, query):
 
 def test_corpus_size():
     assert len(QUERIES) >= 80
+
+
+ZONE_QUERIES = [
+    "select id, date_trunc('day', created_at), date_trunc('week', created_at),"
+    " date_trunc('month', created_at), date_trunc('hour', created_at) from persons order by id",
+    "select id, extract(hour from created_at), extract(dow from created_at),"
+    " extract(day from created_at), created_at::date from persons order by id",
+    "select date_trunc('day', timestamp) as day, count(*) from events group by 1 order by 1",
+    "select timestamp::date, count(*) from events group by 1 order by 1",
+]
+
+
+@pytest.mark.parametrize("sql", ZONE_QUERIES)
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/St_Johns", "Asia/Kolkata"])
+def test_calendar_follows_the_session_time_zone(pg, direct, through_gateway, sql, zone):
+    """date_trunc, extract and ::date of a timestamptz work in the session's TimeZone, as in
+    PostgreSQL; the timestamps print in it too."""
+    for conn in (direct, through_gateway):
+        conn.execute("select set_config('TimeZone', %s, false)", (zone,))
+    try:
+        assert raw(through_gateway, sql) == raw(direct, sql)
+    finally:
+        for conn in (direct, through_gateway):
+            conn.execute("select set_config('TimeZone', 'UTC', false)")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 import sqlglot
@@ -100,6 +101,19 @@ def _template(text: str) -> exp.Expression:
         if call.name.startswith(_KEEP):
             call.set("this", call.name.removeprefix(_KEEP))
     return tree
+
+
+# The session's TimeZone while a statement is translated: PostgreSQL computes the calendar of a
+# timestamptz (its day, its hour, date_trunc, ::date) in it.
+_SESSION_ZONE: ContextVar[str] = ContextVar("session_zone", default="UTC")
+
+
+def _in_session_zone(value: exp.Expression) -> exp.Expression:
+    """A timestamptz as wall-clock time in the session's zone, for calendar functions."""
+    zone = _SESSION_ZONE.get()
+    if zone in ("UTC", "Etc/UTC") or not _is(value, {DType.TIMESTAMPTZ}):
+        return value
+    return _ch("toTimeZone(_1, _2)", value, exp.Literal.string(zone), type_=DType.TIMESTAMPTZ)
 
 
 def _ch(text: str, *operands: exp.Expression, type_: str | DType | None = None) -> exp.Expression:
@@ -719,6 +733,16 @@ def date_trunc(node: exp.Expression) -> exp.Expression | None:
     if name not in _TRUNC_UNITS:
         raise unsupported(f"date_trunc('{name}')")
     kind = DType.TIMESTAMP if _is(node.this, {DType.TIMESTAMP}) else DType.TIMESTAMPTZ
+    zone = _SESSION_ZONE.get()
+    if kind == DType.TIMESTAMPTZ and zone not in ("UTC", "Etc/UTC"):
+        # The boundaries of the session zone's calendar: midnight in Berlin, not in UTC.
+        start = _TRUNC_UNITS[name].replace("_1", "toTimeZone(_1, _2)")
+        return _ch(
+            f"toDateTime(toDateTime({start}, _2), 'UTC')",
+            node.this,
+            exp.Literal.string(zone),
+            type_=kind,
+        )
     start = _TRUNC_UNITS[name].replace("_1", "toDateTime(_1, 'UTC')")
     return _ch(f"toDateTime({start}, 'UTC')", node.this, type_=kind)
 
@@ -759,6 +783,8 @@ def extract(node: exp.Expression) -> exp.Expression | None:
         return _ch(_INTERVAL_FIELDS[name], value, type_="DECIMAL(18, 6)")
     if name == "epoch" and _is(value, DATES):
         return _ch("toInt64(toUnixTimestamp(toDateTime(_1, 'UTC')))", value, type_=DType.BIGINT)
+    if name != "epoch":
+        value = _in_session_zone(value)
     if name in _EXTRACT_MICRO_FIELDS and not _is(value, DATES):
         return _ch(_EXTRACT_MICRO_FIELDS[name], value, type_="DECIMAL(18, 6)")
     if name in _EXTRACT_FIELDS:
@@ -998,7 +1024,16 @@ def _to_timestamp(node: exp.Cast) -> exp.Expression:
     return _ch("CAST(_1 AS Nullable(DateTime('UTC')))", node.this, type_=node.to)
 
 
-_CASTS: dict[DType, Callable[[exp.Cast], exp.Expression]] = {
+def _to_date(node: exp.Cast) -> exp.Expression | None:
+    """timestamptz::date is the date in the session's zone."""
+    zone = _SESSION_ZONE.get()
+    if zone in ("UTC", "Etc/UTC") or not _is(node.this, {DType.TIMESTAMPTZ}):
+        return None
+    return _ch("toDate(toTimeZone(_1, _2))", node.this, exp.Literal.string(zone), type_=node.to)
+
+
+_CASTS: dict[DType, Callable[[exp.Cast], exp.Expression | None]] = {
+    DType.DATE: _to_date,
     DType.SMALLINT: _to_integer("Int16"),
     DType.INT: _to_integer("Int32"),
     DType.BIGINT: _to_integer("Int64"),
@@ -1518,9 +1553,20 @@ def _apply(tree: exp.Expression) -> exp.Expression:
     return tree
 
 
-def to_clickhouse(tree: exp.Expression, tables: Mapping[str, TableSchema]) -> Translation:
+def to_clickhouse(
+    tree: exp.Expression, tables: Mapping[str, TableSchema], time_zone: str = "UTC"
+) -> Translation:
     """The ClickHouse SQL for a read-only PostgreSQL-dialect statement, with PostgreSQL's
-    result semantics. Raises PgError 0A000 for what has no ClickHouse counterpart yet."""
+    result semantics, for a session whose TimeZone is `time_zone`. Raises PgError 0A000 for
+    what has no ClickHouse counterpart yet."""
+    token = _SESSION_ZONE.set(time_zone)
+    try:
+        return _to_clickhouse(tree, tables)
+    finally:
+        _SESSION_ZONE.reset(token)
+
+
+def _to_clickhouse(tree: exp.Expression, tables: Mapping[str, TableSchema]) -> Translation:
     written = tree
     tree = tree.copy()
     for select in list(tree.find_all(exp.Select)):

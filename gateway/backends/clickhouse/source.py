@@ -72,11 +72,11 @@ class ClickHouseSource:
             self.known_settings = frozenset(row[0] for row in result.rows if row[0])
         return tables
 
-    def translate(self, tree: exp.Expression) -> Translation:
+    def translate(self, tree: exp.Expression, time_zone: str = "UTC") -> Translation:
         if self.unavailable is not None:
             raise PgError("08006", f'source "{self.name}" is unreachable: {self.unavailable}')
         try:
-            translation = to_clickhouse(tree, self.tables)
+            translation = to_clickhouse(tree, self.tables, time_zone)
         except PgError:
             raise
         except Exception as exc:

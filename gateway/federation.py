@@ -47,7 +47,7 @@ from gateway.protocol.errors import (
 from gateway.protocol.framing import read_message
 from gateway.routing import params
 from gateway.routing.guard import Guard
-from gateway.routing.router import Target, data_tables, route
+from gateway.routing.router import Target, data_tables, result_origins, route
 from gateway.routing.translate import Translation
 
 log = logging.getLogger(__name__)
@@ -90,6 +90,8 @@ class DataStatement:
     tree: exp.Expression
     param_types: list[int]
     columns: list[tuple[str, PgType]] | None = None  # learned on the first Describe
+    # Per output column, the mirror table's OID and the column's attnum, or (0, 0).
+    origins: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -279,7 +281,7 @@ class FederatedSession:
                     return
             else:
                 self._check_transaction()
-                statement_ = DataStatement(tree, [])
+                statement_ = DataStatement(tree, [], origins=self._origins(tree))
                 translation = self.source.translate(tree, self._time_zone)
                 portal = DataPortal(statement_, translation, [])
                 await self._run_data(portal, 0, describe=True)
@@ -404,7 +406,7 @@ class FederatedSession:
         tree = trees[0]
         tables = data_tables(tree, self.source.tables)
         types = params.infer_types(tree, list(parsed.param_types), tables)
-        self.statements.data[name] = DataStatement(tree, types)
+        self.statements.data[name] = DataStatement(tree, types, origins=self._origins(tree))
         self._send(messages.ParseComplete.build())
 
     async def _bind(self, payload: bytes) -> None:
@@ -450,14 +452,14 @@ class FederatedSession:
                 return
             self._send(messages.ParameterDescription.build(types=statement.param_types))
             columns = await self._statement_columns(statement)
-            self._send(_row_description(columns, []))
+            self._send(_row_description(columns, [], statement.origins))
             return
         portal = self.portals.data.get(name)
         if portal is None:
             await self._describe_home(payload, name in self.portals.catalog, "portal")
             return
         columns = await self._portal_columns(portal)
-        self._send(_row_description(columns, portal.result_formats))
+        self._send(_row_description(columns, portal.result_formats, portal.statement.origins))
 
     async def _describe_home(self, payload: bytes, known: bool, what: str) -> None:
         if not known:
@@ -516,6 +518,15 @@ class FederatedSession:
         self._send(messages.CloseComplete.build())
 
     # --- running on the source -----------------------------------------------------------
+    def _origins(self, tree: exp.Expression) -> list[tuple[int, int]]:
+        """Where each output column comes from, as PostgreSQL reports it: the (mirror) table's
+        OID and the column's number for a plain column, else (0, 0)."""
+        origins = result_origins(tree, self.source.tables)
+        if origins is None:
+            return []
+        attributes = getattr(self.source, "attributes", {})
+        return [attributes.get(origin, (0, 0)) if origin else (0, 0) for origin in origins]
+
     @property
     def _time_zone(self) -> str:
         """The session's TimeZone, as the home connection last reported it."""
@@ -600,7 +611,9 @@ class FederatedSession:
                 columns = _columns(result, portal.translation, self._time_zone)
                 portal.columns = columns
                 if describe:
-                    self._send(_row_description(columns, portal.result_formats))
+                    self._send(
+                        _row_description(columns, portal.result_formats, portal.statement.origins)
+                    )
                 encoder = RowEncoder(
                     [pg for _, pg in columns], _formats(portal.result_formats, len(columns))
                 )
@@ -614,7 +627,9 @@ class FederatedSession:
     async def _send_pending(self, portal: DataPortal, max_rows: int, describe: bool) -> None:
         assert portal.pending is not None and portal.columns is not None
         if describe:
-            self._send(_row_description(portal.columns, portal.result_formats))
+            self._send(
+                _row_description(portal.columns, portal.result_formats, portal.statement.origins)
+            )
         encoder = RowEncoder(
             [pg for _, pg in portal.columns],
             _formats(portal.result_formats, len(portal.columns)),
@@ -669,19 +684,23 @@ def _formats(formats: list[int], count: int) -> list[int]:
     return formats
 
 
-def _row_description(columns: list[tuple[str, PgType]], formats: list[int]) -> bytes:
+def _row_description(
+    columns: list[tuple[str, PgType]], formats: list[int], origins: list[tuple[int, int]]
+) -> bytes:
     codes = _formats(formats, len(columns))
+    if len(origins) != len(columns):
+        origins = [(0, 0)] * len(columns)
     return messages.RowDescription.build(
         fields=[
             {
                 "name": name.encode(),
-                "table_oid": 0,
-                "column": 0,
+                "table_oid": table_oid,
+                "column": attnum,
                 "type_oid": pg.oid,
                 "type_size": pg.size,
                 "type_modifier": pg.typmod,
                 "format": code,
             }
-            for (name, pg), code in zip(columns, codes, strict=True)
+            for (name, pg), code, (table_oid, attnum) in zip(columns, codes, origins, strict=True)
         ]
     )

@@ -868,12 +868,6 @@ def test_select_star_limit_0_describes_without_rows(any_gateway):
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="federation._row_description sends table_oid 0 and column 0 for every column; "
-    "PostgreSQL names the (mirror) table and attnum for plain column references",
-)
 def test_result_columns_name_their_table(any_gateway):
     # pgjdbc's ResultSetMetaData.isNullable/getBaseTableName, Npgsql's GetSchemaTable and
     # DBeaver's result-set editor read these two fields of RowDescription.

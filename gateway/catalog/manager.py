@@ -99,6 +99,7 @@ class CatalogManager:
             return False
         try:
             await shadow.sync(tables)
+            source.attributes = await shadow.attributes()
         except Exception as exc:
             log.error("source %s: cannot refresh its shadow catalog: %s", name, exc)
             return False

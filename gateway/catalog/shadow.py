@@ -404,6 +404,22 @@ class ShadowCatalog:
         finally:
             await conn.close()
 
+    async def attributes(self) -> dict[tuple[str, str], tuple[int, int]]:
+        """(table, column) -> (the mirror table's OID, the column's attnum): what PostgreSQL
+        puts in RowDescription for a plain column of a table."""
+        conn = await self._connect()
+        try:
+            rows = await conn.fetch(
+                "SELECT c.relname, a.attname, c.oid, a.attnum FROM pg_attribute a"
+                " JOIN pg_class c ON c.oid = a.attrelid"
+                " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0"
+                " AND NOT a.attisdropped"
+            )
+        finally:
+            await conn.close()
+        return {(row[0], row[1]): (row[2], row[3]) for row in rows}
+
     async def mirrored_names(self) -> list[str]:
         """The names of the tables the catalog mirrors now (from its last successful sync)."""
         conn = await self._connect()

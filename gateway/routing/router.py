@@ -123,3 +123,61 @@ def _names_source_table(
 
 def _qualified(schema: str, name: str) -> str:
     return f"{schema}.{name}" if schema else name
+
+
+def result_origins(
+    tree: exp.Expression, tables: Mapping[str, TableSchema]
+) -> list[tuple[str, str] | None] | None:
+    """For each output column of a plain SELECT, the (table, column) it reads unchanged, or
+    None for a computed one; None when the outputs cannot be told (set operations, a star over
+    a subquery). PostgreSQL names that table and column in RowDescription."""
+    if not isinstance(tree, exp.Select):
+        return None
+    aliases: dict[str, str] = {}
+    in_from: list[str] = []
+    for table in _from_tables(tree):
+        name = identifier_name(table.this)
+        if name not in tables:
+            return None
+        alias = table.args.get("alias")
+        aliases[identifier_name(alias.this) if alias is not None else name] = name
+        in_from.append(name)
+    origins: list[tuple[str, str] | None] = []
+    for projection in tree.expressions:
+        if isinstance(projection, exp.Star):
+            for name in in_from:
+                origins.extend((name, column.name) for column in tables[name].columns)
+            continue
+        value = projection.this if isinstance(projection, exp.Alias) else projection
+        if isinstance(value, exp.Column) and isinstance(value.this, exp.Star):
+            name = aliases.get(identifier_name(value.args.get("table")))
+            if name is None:
+                return None
+            origins.extend((name, column.name) for column in tables[name].columns)
+            continue
+        origins.append(_column_origin(value, aliases, tables))
+    return origins
+
+
+def _from_tables(select: exp.Select) -> list[exp.Table]:
+    clause = select.args.get("from_") or select.args.get("from")
+    sources = [clause.this] if clause is not None else []
+    sources += [join.this for join in select.args.get("joins") or []]
+    if not all(isinstance(source, exp.Table) for source in sources):
+        return [exp.Table(this=exp.to_identifier("?not-a-table"))]
+    return sources
+
+
+def _column_origin(
+    value: exp.Expression, aliases: Mapping[str, str], tables: Mapping[str, TableSchema]
+) -> tuple[str, str] | None:
+    if not isinstance(value, exp.Column) or not isinstance(value.this, exp.Identifier):
+        return None
+    column = identifier_name(value.this)
+    qualifier = value.args.get("table")
+    if qualifier is not None:
+        name = aliases.get(identifier_name(qualifier))
+        return (name, column) if name and tables[name].column(column) else None
+    owners = {name for name in aliases.values() if tables[name].column(column)}
+    return (owners.pop(), column) if len(owners) == 1 else None
+

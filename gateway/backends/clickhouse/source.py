@@ -54,6 +54,8 @@ class ClickHouseSource:
         # Settings the server knows, read at refresh: a translation may ask for settings that
         # old servers lack (18.16 has no group_by_use_nulls), and an unknown one fails the query.
         self.known_settings: frozenset[str] | None = None
+        # (table, column) -> (mirror table OID, attnum), for RowDescription.
+        self.attributes: dict[tuple[str, str], tuple[int, int]] = {}
         # Why the source's tables are unknown (it was unreachable at start-up), or None.
         self.unavailable: str | None = None
 

@@ -21,6 +21,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -546,11 +547,12 @@ class FederatedSession:
                 # A row count means the client fetches in pieces (a JDBC fetch size): fetch the
                 # whole (max_rows-capped) result once and hand it out piece by piece.
                 rows: list[list[str | None]] = []
-                async for result in self._stream(portal):
-                    if portal.columns is None:
-                        portal.columns = _columns(result, portal.translation, self._time_zone)
-                    rows.extend(result.rows)
-                    portal.truncated = portal.truncated or result.truncated
+                async with aclosing(self._stream(portal)) as results:
+                    async for result in results:
+                        if portal.columns is None:
+                            portal.columns = _columns(result, portal.translation, self._time_zone)
+                        rows.extend(result.rows)
+                        portal.truncated = portal.truncated or result.truncated
                 portal.pending = rows
             else:
                 await self._stream_all(portal, describe)
@@ -567,19 +569,34 @@ class FederatedSession:
             if timeout
             else None
         )
+        watchdog = asyncio.ensure_future(self._watch_client(query_id))
         try:
-            async for result in self.source.stream(portal.translation, self._limits, query_id):
-                yield result
+            stream = self.source.stream(portal.translation, self._limits, query_id)
+            async with aclosing(stream) as results:
+                async for result in results:
+                    yield result
         except ClickHouseError as exc:
             if self._cancelled or self._timed_out:
                 raise self._cancel_error() from None
             raise to_pg_error(exc) from None
         finally:
+            watchdog.cancel()
             if timer is not None:
                 timer.cancel()
             self._query_id = None
         if self._cancelled or self._timed_out:
             raise self._cancel_error()
+
+    async def _watch_client(self, query_id: str) -> None:
+        """While a query runs at the source the session reads nothing from the client, so a
+        client that leaves would go unnoticed until the first row: look for its end of stream
+        (StreamReader has no public flag for an EOF behind buffered bytes) and stop the query."""
+        while not getattr(self.reader, "_eof", False) and not self.writer.is_closing():
+            await asyncio.sleep(0.25)
+        if self._query_id == query_id:
+            log.info("client left during a query: cancelling it at the source")
+            self._cancelled = True
+            await self.source.cancel(query_id)
 
     def _cancel_error(self) -> PgError:
         reason = "statement timeout" if self._timed_out else "user request"
@@ -606,22 +623,25 @@ class FederatedSession:
         count = 0
         truncated = False
         encoder: RowEncoder | None = None
-        async for result in self._stream(portal):
-            if encoder is None:
-                columns = _columns(result, portal.translation, self._time_zone)
-                portal.columns = columns
-                if describe:
-                    self._send(
-                        _row_description(columns, portal.result_formats, portal.statement.origins)
+        async with aclosing(self._stream(portal)) as results:
+            async for result in results:
+                if encoder is None:
+                    columns = _columns(result, portal.translation, self._time_zone)
+                    portal.columns = columns
+                    if describe:
+                        self._send(
+                            _row_description(
+                                columns, portal.result_formats, portal.statement.origins
+                            )
+                        )
+                    encoder = RowEncoder(
+                        [pg for _, pg in columns], _formats(portal.result_formats, len(columns))
                     )
-                encoder = RowEncoder(
-                    [pg for _, pg in columns], _formats(portal.result_formats, len(columns))
-                )
-            if result.rows:
-                self._send(encoder.data_rows(result.rows))
-                count += len(result.rows)
-                await self.writer.drain()
-            truncated = truncated or result.truncated
+                if result.rows:
+                    self._send(encoder.data_rows(result.rows))
+                    count += len(result.rows)
+                    await self.writer.drain()
+                truncated = truncated or result.truncated
         self._complete(count, truncated)
 
     async def _send_pending(self, portal: DataPortal, max_rows: int, describe: bool) -> None:

@@ -230,3 +230,35 @@ def test_source_down_at_start_keeps_its_mirror_and_fails_queries(
             conn.execute("select count(*) from persons")
         assert info.value.sqlstate == "08006", str(info.value)
         assert conn.execute("select 1").fetchone() == (1,)
+
+
+def test_client_leaving_mid_query_stops_it_on_the_server(http_gateway, clickhouse_server):
+    def running() -> int:
+        return int(
+            clickhouse_server.query(
+                "SELECT count() FROM system.processes"
+                " WHERE query LIKE '%big%' AND query NOT LIKE '%system.processes%'"
+            ).strip()
+        )
+
+    conn = connect(http_gateway)
+    thread = threading.Thread(
+        target=lambda: _swallow(conn, "select sum(a.x * b.x) from big a, big b"), daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while running() == 0:
+        assert time.monotonic() < deadline, "the query never started"
+        time.sleep(0.1)
+    conn.pgconn.finish()  # the client goes away without a word
+    deadline = time.monotonic() + 10
+    while running():
+        assert time.monotonic() < deadline, "the query still runs after the client left"
+        time.sleep(0.2)
+
+
+def _swallow(conn: psycopg.Connection, sql: str) -> None:
+    try:
+        conn.execute(sql)
+    except psycopg.Error:
+        pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 
 from sqlglot import exp
 
@@ -112,8 +113,10 @@ class ClickHouseSource:
     ) -> AsyncIterator[Result]:
         settings = self.settings(limits, translation)
         try:
-            async for result in self.executor.stream(translation.sql, settings, query_id=query_id):
-                yield result
+            stream = self.executor.stream(translation.sql, settings, query_id=query_id)
+            async with aclosing(stream) as results:
+                async for result in results:
+                    yield result
         except ClickHouseError as exc:
             if exc.code in _SCHEMA_CHANGED and self.on_stale is not None:
                 self.on_stale()

@@ -39,6 +39,7 @@ from gateway.limits import SessionLimits
 from gateway.protocol import messages
 from gateway.protocol.errors import (
     FEATURE_NOT_SUPPORTED,
+    PROGRAM_LIMIT_EXCEEDED,
     PROTOCOL_VIOLATION,
     QUERY_CANCELED,
     PgError,
@@ -58,6 +59,8 @@ DUPLICATE_PREPARED_STATEMENT = "42P05"
 UNDEFINED_PREPARED_STATEMENT = "26000"
 UNDEFINED_CURSOR = "34000"
 DUPLICATE_CURSOR = "42P03"
+# Rows an Execute-with-a-row-count portal may buffer (see _run_data).
+FETCH_BUFFER_ROWS = 1_000_000
 
 # What ends the answer to each forwarded extended-protocol message.
 _ANSWER_ENDS = {
@@ -553,6 +556,13 @@ class FederatedSession:
                             portal.columns = _columns(result, portal.translation, self._time_zone)
                         rows.extend(result.rows)
                         portal.truncated = portal.truncated or result.truncated
+                        if len(rows) > FETCH_BUFFER_ROWS:
+                            raise PgError(
+                                PROGRAM_LIMIT_EXCEEDED,
+                                "a result fetched in pieces is held by the gateway, up to "
+                                f"{FETCH_BUFFER_ROWS} rows; this one has more",
+                                hint="Add a LIMIT, or fetch it without a fetch size.",
+                            )
                 portal.pending = rows
             else:
                 await self._stream_all(portal, describe)

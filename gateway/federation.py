@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -78,7 +78,9 @@ class DataSource(Protocol):
     name: str
     tables: dict[str, TableSchema]
 
-    def translate(self, tree: exp.Expression, time_zone: str = "UTC") -> Translation: ...
+    def translate(
+        self, tree: exp.Expression, time_zone: str = "UTC", cache_key: Hashable = None
+    ) -> Translation: ...
 
     def stream(
         self, translation: Translation, limits: Limits, query_id: str
@@ -93,6 +95,7 @@ class DataSource(Protocol):
 class DataStatement:
     tree: exp.Expression
     param_types: list[int]
+    text: str = ""
     columns: list[tuple[str, PgType]] | None = None  # learned on the first Describe
     # Per output column, the mirror table's OID and the column's attnum, or (0, 0).
     origins: list[tuple[int, int]] = field(default_factory=list)
@@ -286,7 +289,7 @@ class FederatedSession:
             else:
                 self._check_transaction()
                 statement_ = DataStatement(tree, [], origins=self._origins(tree))
-                translation = self.source.translate(tree, self._time_zone)
+                translation = self.source.translate(tree, self._time_zone, statement)
                 portal = DataPortal(statement_, translation, [])
                 await self._run_data(portal, 0, describe=True)
 
@@ -410,7 +413,9 @@ class FederatedSession:
         tree = trees[0]
         tables = data_tables(tree, self.source.tables)
         types = params.infer_types(tree, list(parsed.param_types), tables)
-        self.statements.data[name] = DataStatement(tree, types, origins=self._origins(tree))
+        self.statements.data[name] = DataStatement(
+            tree, types, text=text, origins=self._origins(tree)
+        )
         self._send(messages.ParseComplete.build())
 
     async def _bind(self, payload: bytes) -> None:
@@ -440,7 +445,8 @@ class FederatedSession:
             return
         values = [p.data if p.length >= 0 else None for p in bound.params]
         tree = params.bind(statement.tree, statement.param_types, bound.param_formats, values)
-        translation = self.source.translate(tree, self._time_zone)
+        key = (statement.text, tuple(statement.param_types), tuple(bound.param_formats), *values)
+        translation = self.source.translate(tree, self._time_zone, key)
         formats = list(bound.result_formats)
         self.portals.data[bound.portal] = DataPortal(statement, translation, formats)
         self._send(messages.BindComplete.build())

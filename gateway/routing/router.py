@@ -163,7 +163,10 @@ def _from_tables(select: exp.Select) -> list[exp.Table]:
     clause = select.args.get("from_") or select.args.get("from")
     sources = [clause.this] if clause is not None else []
     sources += [join.this for join in select.args.get("joins") or []]
-    if not all(isinstance(source, exp.Table) for source in sources):
+    if not all(
+        isinstance(source, exp.Table) and isinstance(source.this, exp.Identifier)
+        for source in sources
+    ):
         return [exp.Table(this=exp.to_identifier("?not-a-table"))]
     return sources
 

@@ -531,7 +531,11 @@ class FederatedSession:
     def _origins(self, tree: exp.Expression) -> list[tuple[int, int]]:
         """Where each output column comes from, as PostgreSQL reports it: the (mirror) table's
         OID and the column's number for a plain column, else (0, 0)."""
-        origins = result_origins(tree, self.source.tables)
+        try:
+            origins = result_origins(tree, self.source.tables)
+        except Exception:  # metadata only: a query must never fail for want of it
+            log.exception("cannot tell where the result columns come from")
+            return []
         if origins is None:
             return []
         attributes = getattr(self.source, "attributes", {})

@@ -26,6 +26,7 @@ Mapping decisions:
   the text form is printed as a PostgreSQL session with TimeZone = 'UTC' prints it
   ("2024-03-01 12:34:56.789+00"). Precision above microseconds is rounded half-even, as
   PostgreSQL's rint does.
+- JSON (and the older Object('json')) -> jsonb, re-printed as jsonb prints documents.
 - Tuple(...) -> jsonb array (element names of a named tuple are dropped); Map(K, V) -> jsonb
   object, keys as text, sorted and deduplicated as jsonb does. Inside them: numbers stay
   numbers (Decimal with all S decimals; nan/inf become the strings "NaN", "Infinity"), Bool
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import json
 import math
 import struct
 import uuid
@@ -736,6 +738,37 @@ def _jsonb(ch: ChType) -> PgType:
     return PgType(JSONB, -1, -1, text, binary)
 
 
+def _json_document_text(value: str) -> bytes:
+    """A ClickHouse JSON value (its text is a JSON document) as jsonb prints it: keys by length
+    then bytes, ", " and ": ", numbers as written."""
+    try:
+        document = json.loads(value, parse_float=Decimal)
+    except ValueError:
+        return _utf8(value)
+    return _utf8(_jsonb_dump(document))
+
+
+def _jsonb_dump(value: object) -> str:
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda key: (len(key.encode()), key.encode()))
+        return (
+            "{"
+            + ", ".join(
+                f"{json.dumps(key, ensure_ascii=False)}: {_jsonb_dump(value[key])}" for key in keys
+            )
+            + "}"
+        )
+    if isinstance(value, list):
+        return "[" + ", ".join(_jsonb_dump(item) for item in value) + "]"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    return json.dumps(value, ensure_ascii=False)
+
+
+_JSON_DOCUMENT = PgType(
+    JSONB, -1, -1, _json_document_text, lambda value: b"\x01" + _json_document_text(value)
+)
+
 # ---------------------------------------------------------------------------- the mapping
 
 _SIMPLE: dict[str, PgType] = {}
@@ -806,6 +839,8 @@ def _map(ch: ChType, display: dt.tzinfo = dt.UTC) -> PgType | None:
         )
     if ch.name in ("Tuple", "Map"):
         return _jsonb(ch)
+    if ch.name == "JSON" or (ch.name == "Object" and ch.args == ("'json'",)):
+        return _JSON_DOCUMENT
     if ch.name == "Array" and len(ch.args) == 1 and isinstance(ch.args[0], ChType):
         inner = ch.args[0]
         while inner.name in _WRAPPERS and inner.args and isinstance(inner.args[-1], ChType):

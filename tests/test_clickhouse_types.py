@@ -12,7 +12,13 @@ import psycopg
 import pytest
 
 from gateway.backends.clickhouse.executor import FORMAT, parse_tsv
-from gateway.backends.clickhouse.types import ChType, parse_type, pg_type, split_array
+from gateway.backends.clickhouse.types import (
+    TIMESTAMP_OVERRIDE,
+    ChType,
+    parse_type,
+    pg_type,
+    split_array,
+)
 
 chdb = pytest.importorskip("chdb")
 
@@ -320,3 +326,19 @@ def test_random_floats_match_postgres(pg_conn, clickhouse_type, pg_name, bits) -
             assert value is not None
             assert mapped.text(value) == bytes(text_cursor.pgresult.get_value(row, 0)), value
             assert mapped.binary(value) == bytes(binary_cursor.pgresult.get_value(row, 0)), value
+
+
+@pytest.mark.parametrize(
+    "value, postgres",
+    [
+        ("2024-03-01 12:34:56", "'2024-03-01 12:34:56'::timestamp"),
+        ("2024-03-01 12:34:56.500000", "'2024-03-01 12:34:56.5'::timestamp"),
+        ("1999-12-31 23:59:59.123456", "'1999-12-31 23:59:59.123456'::timestamp"),
+    ],
+)
+def test_timestamp_without_time_zone_matches_postgres(pg_conn, value: str, postgres: str) -> None:
+    """The translation's override for timestamp outputs (AT TIME ZONE, date + interval)."""
+    pg = pg_type(TIMESTAMP_OVERRIDE)
+    for binary, encode in ((False, pg.text), (True, pg.binary)):
+        oid, typmod, expected = postgres_value(pg_conn, postgres, binary)
+        assert (pg.oid, pg.typmod, encode(value)) == (oid, typmod, expected)

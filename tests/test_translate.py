@@ -696,10 +696,6 @@ XFAIL: dict[str, str] = {
     " (select_div_scale: 16 significant digits); the translation has a fixed scale of 20",
     "avg_float": "float8 avg: PostgreSQL adds the values one by one in scan order, ClickHouse"
     " in vectorized partial sums; the last digits of the double differ",
-    "metabase_report_timezone": "AT TIME ZONE gives a timestamp without time zone; the values"
-    " match, but types.py maps every DateTime to timestamptz, whose text adds +00",
-    "date_plus_interval_is_timestamp": "date + interval is a timestamp without time zone; the"
-    " values match, but types.py maps every DateTime to timestamptz, whose text adds +00",
 }
 
 
@@ -741,10 +737,6 @@ XFAIL_TYPES: dict[str, str] = {
     "timestamp_difference": "interval values are sent as their text: text, not interval",
     "values_list": "VALUES (1, 'a'): the literal 1 is UInt8 (int2) in ClickHouse, int4 in"
     " PostgreSQL; VALUES rows are not typed by the translation",
-    "metabase_report_timezone": "timestamp without time zone: types.py maps DateTime to"
-    " timestamptz",
-    "date_plus_interval_is_timestamp": "timestamp without time zone: types.py maps DateTime to"
-    " timestamptz",
     "metabase_cum_sum": "sum(bigint) OVER is numeric in PostgreSQL, Int64 in ClickHouse",
 }
 

@@ -36,7 +36,7 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.time import format_time
 
 from gateway.backends.clickhouse.schema import TableSchema
-from gateway.backends.clickhouse.types import NUMERIC, pg_type
+from gateway.backends.clickhouse.types import NUMERIC, TIMESTAMP_OVERRIDE, pg_type
 from gateway.protocol.errors import FEATURE_NOT_SUPPORTED, PgError
 
 DType = exp.DataType.Type
@@ -1486,11 +1486,28 @@ def _outer_selects(tree: exp.Expression) -> list[exp.Select]:
 
 
 def _column_types(tree: exp.Expression) -> tuple[str | None, ...]:
-    """Boolean-valued outputs are UInt8 in ClickHouse; PostgreSQL sends bool."""
+    """Boolean-valued outputs are UInt8 in ClickHouse, PostgreSQL sends bool; timestamps
+    without time zone are DateTime in ClickHouse, which the gateway would send as timestamptz."""
     selects = _outer_selects(tree)
     if not selects:
         return ()
     return tuple("Bool" if _is(p, {DType.BOOLEAN}) else None for p in selects[0].expressions)
+
+
+def _timestamp_outputs(
+    translated: exp.Expression, column_types: tuple[str | None, ...]
+) -> tuple[str | None, ...]:
+    """Outputs the corrections typed as timestamp without time zone (AT TIME ZONE, date +
+    interval, date_trunc of those): ClickHouse has DateTime only, which the gateway would send
+    as timestamptz."""
+    selects = _outer_selects(translated)
+    if not selects:
+        return column_types
+    types = list(column_types) + [None] * (len(selects[0].expressions) - len(column_types))
+    for index, projection in enumerate(selects[0].expressions):
+        if types[index] is None and _is(projection.unalias(), {DType.TIMESTAMP}):
+            types[index] = TIMESTAMP_OVERRIDE
+    return tuple(types)
 
 
 def _interval_outputs(tree: exp.Expression) -> None:
@@ -1578,6 +1595,7 @@ def _to_clickhouse(tree: exp.Expression, tables: Mapping[str, TableSchema]) -> T
     column_types = _column_types(typed)
     column_names = _column_names(written, typed)
     translated = _apply(typed)
+    column_types = _timestamp_outputs(translated, column_types)
     _interval_outputs(translated)
     _integer_outputs(translated)
     return Translation(

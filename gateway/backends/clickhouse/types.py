@@ -190,6 +190,10 @@ class PgType:
 BOOL, BYTEA, INT8, INT2, INT4, TEXT = 16, 17, 20, 21, 23, 25
 FLOAT4, FLOAT8, INET, DATE, TIMESTAMPTZ, NUMERIC, UUID = 700, 701, 869, 1082, 1184, 1700, 2950
 JSONB = 3802
+TIMESTAMP = 1114
+# Not a ClickHouse type: the translation names it for outputs that are PostgreSQL's timestamp
+# without time zone (AT TIME ZONE, date + interval, ::timestamp). Values are DateTime text in UTC.
+TIMESTAMP_OVERRIDE = "MetaHogTimestamp"
 ARRAY_OF = {
     BOOL: 1000,
     BYTEA: 1001,
@@ -765,6 +769,15 @@ def _jsonb_dump(value: object) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _timestamp_text(value: str) -> bytes:
+    """A wall-clock DateTime text as PostgreSQL prints timestamp: no zone, no trailing zeros."""
+    seconds, _, frac = value.partition(".")
+    frac = frac[:6].rstrip("0")
+    return (seconds + "." + frac if frac else seconds).encode()
+
+
+_TIMESTAMP = PgType(TIMESTAMP, -1, 8, _timestamp_text, _timestamptz_binary(dt.UTC))
+
 _JSON_DOCUMENT = PgType(
     JSONB, -1, -1, _json_document_text, lambda value: b"\x01" + _json_document_text(value)
 )
@@ -839,6 +852,8 @@ def _map(ch: ChType, display: dt.tzinfo = dt.UTC) -> PgType | None:
         )
     if ch.name in ("Tuple", "Map"):
         return _jsonb(ch)
+    if ch.name == TIMESTAMP_OVERRIDE:
+        return _TIMESTAMP
     if ch.name == "JSON" or (ch.name == "Object" and ch.args == ("'json'",)):
         return _JSON_DOCUMENT
     if ch.name == "Array" and len(ch.args) == 1 and isinstance(ch.args[0], ChType):

@@ -58,16 +58,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser(
         "demo",
-        help="run the gateway on an embedded PostgreSQL with sample data",
+        help="run the gateway on embedded ClickHouse and PostgreSQL with sample data",
         description=(
-            "Start an embedded PostgreSQL (the system's server binaries; on Debian: apt-get "
-            "install postgresql) holding a small shop dataset, and the gateway in front of it. "
-            "Needs no configuration; data is kept in --data-dir so later runs start in seconds."
+            "Start an embedded ClickHouse (chDB) with generated PostHog events (database "
+            "'events'), an embedded PostgreSQL (the system's server binaries; on Debian: "
+            "apt-get install postgresql) with PostHog's app tables ('posthog') and a small shop "
+            "('app'), and the gateway in front of them. Needs no configuration; the data is "
+            "generated on the first run and kept in --data-dir, so later runs start in seconds."
         ),
     )
     demo.add_argument("--port", type=int, default=6543, help="gateway port (default: %(default)s)")
     demo.add_argument(
-        "--data-dir", help="where the embedded database lives (default: a per-user data directory)"
+        "--data-dir", help="where the embedded databases live (default: a per-user data directory)"
+    )
+    demo.add_argument(
+        "--events",
+        type=_positive_int,
+        help=(
+            "number of events to generate (default: the data directory's, or 1,000,000 on the "
+            "first run); a different number rebuilds the data"
+        ),
     )
     demo.add_argument(
         "--log-level",
@@ -137,7 +147,14 @@ def _demo(args: argparse.Namespace) -> int:
     from gateway.demo import run_demo
 
     _install_uvloop()
-    return run_demo(args.port, Path(args.data_dir) if args.data_dir else None)
+    return run_demo(args.port, Path(args.data_dir) if args.data_dir else None, args.events)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text}")
+    return value
 
 
 def _user_add(args: argparse.Namespace) -> int:

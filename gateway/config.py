@@ -424,9 +424,7 @@ def _parse_hogql(table: dict[str, Any], key: str) -> HogQLTarget:
     if auth == "passthrough":
         # The gateway authenticates its users itself (SCRAM verifiers from its config): it
         # never learns a client's cleartext password, so it has no personal API key to pass.
-        raise ConfigError(
-            f'{key}.auth: "passthrough" is not supported yet; give api_key instead'
-        )
+        raise ConfigError(f'{key}.auth: "passthrough" is not supported yet; give api_key instead')
     if auth != "api_key":
         raise ConfigError(f'{key}.auth: expected "api_key", got {auth!r}')
     api_key = _take(table, "api_key", str, key, None)

@@ -728,10 +728,8 @@ def test_output_names(postgres, query) -> None:
 # Queries whose output types (OIDs) differ from PostgreSQL's, with the reason.
 XFAIL_TYPES: dict[str, str] = {
     "persons_star": "jsonb columns are String in ClickHouse: text, where PostgreSQL says jsonb",
-    "json_arrow_scalar": "`->` is jsonb in PostgreSQL; the translation's String is text",
     "stddev_rounded": "stddev(numeric) is numeric in PostgreSQL; ClickHouse's is Float64, and"
     " round() of it stays float8",
-    "cast_to_text": "::varchar is varchar (1043) in PostgreSQL; ClickHouse has only String (text)",
     "date_part_doy": "date_part() is double precision, extract() numeric; sqlglot reads both as"
     " one node, translated as extract()",
     "timestamp_difference": "interval values are sent as their text: text, not interval",

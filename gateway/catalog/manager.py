@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from gateway.backends.clickhouse.executor import ClickHouseError
 from gateway.backends.clickhouse.schema import TableSchema
 from gateway.backends.clickhouse.source import ClickHouseSource
+from gateway.backends.hogql.source import HogQLSource
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.catalog.private import PrivateCatalogServer
 from gateway.catalog.shadow import ShadowCatalog
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 class StartupError(Exception):
     """The gateway cannot start with this config; the message says why, naming the source."""
+
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +45,9 @@ class CatalogManager:
 
     @property
     def sources(self) -> list[str]:
-        return [name for name, s in self.config.sources.items() if s.kind == "clickhouse"]
+        return [
+            name for name, s in self.config.sources.items() if s.kind in ("clickhouse", "hogql")
+        ]
 
     async def start(self) -> None:
         if not self.sources:
@@ -52,7 +56,11 @@ class CatalogManager:
         for name in self.sources:
             source_config = self.config.sources[name]
             try:
-                source = ClickHouseSource(source_config)
+                source: ClickHouseSource | HogQLSource = (
+                    HogQLSource(source_config)
+                    if source_config.kind == "hogql"
+                    else ClickHouseSource(source_config)
+                )
             except ClickHouseError as exc:
                 raise StartupError(f"source {name}: {exc.message}") from None
             source.on_stale = lambda name=name: self.refresh_soon(name)
@@ -60,7 +68,9 @@ class CatalogManager:
             self.gateway.data_sources[name] = source
             self.shadows[name] = shadow
             await self.refresh(name, create=True)
-            home = replace(source_config, kind="postgres", backend=shadow.reader, clickhouse=None)
+            home = replace(
+                source_config, kind="postgres", backend=shadow.reader, clickhouse=None, hogql=None
+            )
             self.gateway.pools[name] = PostgresPool(home)
         self._task = asyncio.create_task(self._refresh_forever())
 

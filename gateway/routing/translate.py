@@ -36,7 +36,13 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.time import format_time
 
 from gateway.backends.clickhouse.schema import TableSchema
-from gateway.backends.clickhouse.types import NUMERIC, TIMESTAMP_OVERRIDE, pg_type
+from gateway.backends.clickhouse.types import (
+    JSONB_OVERRIDE,
+    NUMERIC,
+    TIMESTAMP_OVERRIDE,
+    VARCHAR_OVERRIDE,
+    pg_type,
+)
 from gateway.protocol.errors import FEATURE_NOT_SUPPORTED, PgError
 
 DType = exp.DataType.Type
@@ -1017,7 +1023,10 @@ def _to_text(node: exp.Cast) -> exp.Expression:
         (text for kinds, text in _TEXT_TEMPLATES if _is(value, kinds)),
         "CAST(_1 AS Nullable(String))",
     )
-    return _ch(template.format(scale=_scale(value)), value, type_=DType.TEXT)
+    text = _ch(template.format(scale=_scale(value)), value, type_=DType.TEXT)
+    # ::varchar keeps its name in RowDescription (a length is not enforced).
+    text.meta["varchar"] = node.to.this == DType.VARCHAR
+    return text
 
 
 def _to_timestamp(node: exp.Cast) -> exp.Expression:
@@ -1494,19 +1503,30 @@ def _column_types(tree: exp.Expression) -> tuple[str | None, ...]:
     return tuple("Bool" if _is(p, {DType.BOOLEAN}) else None for p in selects[0].expressions)
 
 
+# PostgreSQL types ClickHouse has no counterpart for, named for the gateway's encoder.
+_OUTPUT_OVERRIDES = {DType.TIMESTAMP: TIMESTAMP_OVERRIDE, DType.JSONB: JSONB_OVERRIDE}
+
+
 def _timestamp_outputs(
     translated: exp.Expression, column_types: tuple[str | None, ...]
 ) -> tuple[str | None, ...]:
     """Outputs the corrections typed as timestamp without time zone (AT TIME ZONE, date +
-    interval, date_trunc of those): ClickHouse has DateTime only, which the gateway would send
-    as timestamptz."""
+    interval, date_trunc of those), varchar (::varchar) or jsonb (`->`): ClickHouse has
+    DateTime and String only, which the gateway would send as timestamptz and text."""
     selects = _outer_selects(translated)
     if not selects:
         return column_types
     types = list(column_types) + [None] * (len(selects[0].expressions) - len(column_types))
     for index, projection in enumerate(selects[0].expressions):
-        if types[index] is None and _is(projection.unalias(), {DType.TIMESTAMP}):
-            types[index] = TIMESTAMP_OVERRIDE
+        value = projection.unalias()
+        kind = _kind(value)
+        if types[index] is not None:
+            continue
+        if kind in _OUTPUT_OVERRIDES:
+            types[index] = _OUTPUT_OVERRIDES[kind]
+        elif value.meta.get("varchar"):
+            # Only an explicit ::varchar: sqlglot types every string function VARCHAR.
+            types[index] = VARCHAR_OVERRIDE
     return tuple(types)
 
 

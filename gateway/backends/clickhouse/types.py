@@ -194,6 +194,10 @@ TIMESTAMP = 1114
 # Not a ClickHouse type: the translation names it for outputs that are PostgreSQL's timestamp
 # without time zone (AT TIME ZONE, date + interval, ::timestamp). Values are DateTime text in UTC.
 TIMESTAMP_OVERRIDE = "MetaHogTimestamp"
+# Likewise for varchar outputs (::varchar) and jsonb ones (`->`), whose values are String.
+VARCHAR_OVERRIDE = "MetaHogVarchar"
+JSONB_OVERRIDE = "MetaHogJsonb"
+VARCHAR = 1043
 ARRAY_OF = {
     BOOL: 1000,
     BYTEA: 1001,
@@ -778,6 +782,8 @@ def _timestamp_text(value: str) -> bytes:
 
 _TIMESTAMP = PgType(TIMESTAMP, -1, 8, _timestamp_text, _timestamptz_binary(dt.UTC))
 
+_VARCHAR = PgType(VARCHAR, -1, -1, _utf8, _utf8)
+
 _JSON_DOCUMENT = PgType(
     JSONB, -1, -1, _json_document_text, lambda value: b"\x01" + _json_document_text(value)
 )
@@ -854,6 +860,10 @@ def _map(ch: ChType, display: dt.tzinfo = dt.UTC) -> PgType | None:
         return _jsonb(ch)
     if ch.name == TIMESTAMP_OVERRIDE:
         return _TIMESTAMP
+    if ch.name == VARCHAR_OVERRIDE:
+        return _VARCHAR
+    if ch.name == JSONB_OVERRIDE:
+        return _JSON_DOCUMENT
     if ch.name == "JSON" or (ch.name == "Object" and ch.args == ("'json'",)):
         return _JSON_DOCUMENT
     if ch.name == "Array" and len(ch.args) == 1 and isinstance(ch.args[0], ChType):

@@ -1,0 +1,1 @@
+"""PostHog sources: HogQL through PostHog's Query API."""

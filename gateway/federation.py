@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import struct
 from collections.abc import AsyncIterator, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -270,6 +271,8 @@ class FederatedSession:
         await self._sync()
 
     async def _run_statements(self, text: str) -> None:
+        if await self._dialect() == "hogql" and await self._run_hogql(text):
+            return
         verdict = self.guard.classify(text)
         if verdict.error is not None:
             raise verdict.error
@@ -292,6 +295,62 @@ class FederatedSession:
                 translation = self.source.translate(tree, self._time_zone, statement)
                 portal = DataPortal(statement_, translation, [])
                 await self._run_data(portal, 0, describe=True)
+
+    async def _dialect(self) -> str:
+        """The dialect of this session's data queries: `SET metahog.dialect = 'hogql'` (a
+        placeholder variable that PostgreSQL keeps for the home session, so SET LOCAL, RESET
+        and ROLLBACK behave as in PostgreSQL), else the source's default. Only sources that
+        take another dialect (`passthrough`) ask; a failed transaction keeps the default."""
+        default = getattr(self.source, "dialect", "postgres")
+        if not hasattr(self.source, "passthrough") or self.home.status == b"E":
+            return default
+        value = await self._home_value("SELECT current_setting('metahog.dialect', true)")
+        return value if value in ("postgres", "hogql") else default
+
+    async def _home_value(self, query: str) -> str | None:
+        """The first value of a query run at home for the gateway, not the client."""
+        await self._sync_home()
+        self.home.writer.write(messages.Query.build(query=query.encode()))
+        value: str | None = None
+        while True:
+            tag, payload = await self.home.read_message()
+            if tag == b"Z":
+                self.home.status = payload[:1]
+                return value
+            if tag == b"D" and value is None:
+                (length,) = struct.unpack_from("!i", payload, 2)
+                value = payload[6 : 6 + length].decode() if length >= 0 else None
+            elif tag in b"SN":
+                self._home_async(tag, payload)
+
+    async def _run_hogql(self, text: str) -> bool:
+        """Run the text as the source's own dialect (HogQL), untranslated. Statements that
+        parse as PostgreSQL and read none of the source's tables (SET, SHOW, catalog queries
+        of psql and BI tools) still go home: False for those. The text goes to the source
+        only, never to PostgreSQL, and the source checks it with the ClickHouse guard."""
+        verdict = self.guard.classify(text)
+        if verdict.error is not None and verdict.error.sqlstate != "42601":
+            raise verdict.error  # PostgreSQL that the guard refuses stays refused
+        if verdict.error is None:
+            trees = [
+                (tree, statement)
+                for tree, statement in zip(verdict.statements, verdict.texts, strict=True)
+                if tree is not None
+            ]
+            try:
+                if all(
+                    route(tree, statement, self.source.tables, self.guard.tokenize)
+                    is Target.CATALOG
+                    for tree, statement in trees
+                ):
+                    return False
+            except PgError:
+                pass  # not a query PostgreSQL would run on the source: HogQL's to judge
+        self._check_transaction()
+        translation = self.source.passthrough(text)  # type: ignore[attr-defined]
+        portal = DataPortal(DataStatement(exp.Select(), [], text=text), translation, [])
+        await self._run_data(portal, 0, describe=True)
+        return True
 
     async def _home_query(self, text: str) -> bool:
         """Run one statement on the home connection, relaying its answer. False if it failed."""

@@ -10,10 +10,10 @@ import signal
 import sys
 from collections.abc import Callable
 
-from gateway.backends.clickhouse.source import ClickHouseSource
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.catalog.manager import CatalogManager
 from gateway.config import Config
+from gateway.federation import DataSource
 from gateway.limits import QueryActivity
 from gateway.protocol import tls as tls_files
 from gateway.protocol.errors import TOO_MANY_CONNECTIONS, PgError
@@ -35,7 +35,7 @@ class Gateway:
         }
         # Sources that are not PostgreSQL: their data, and a shadow catalog each (see
         # gateway/catalog); their pools hold connections to the shadow catalogs.
-        self.data_sources: dict[str, ClickHouseSource] = {}
+        self.data_sources: dict[str, DataSource] = {}
         self.catalogs = CatalogManager(config, self)
         self.guard = Guard("postgres")
         self.activity = QueryActivity()

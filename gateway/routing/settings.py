@@ -10,6 +10,9 @@ from __future__ import annotations
 
 SAFE_SETTINGS: frozenset[str] = frozenset(
     {
+        # MetaHog's own: the dialect of data queries on sources that take another one
+        # (HogQL on PostHog sources). PostgreSQL keeps it as a placeholder variable.
+        "metahog.dialect",
         # presentation and encoding
         "application_name",
         "client_encoding",

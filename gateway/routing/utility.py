@@ -219,7 +219,11 @@ def _reset(cursor: _Cursor, guard: Guard) -> None:
     if cursor.accept_sequence("TIME", "ZONE"):
         name = "timezone"
     else:
-        name = cursor.name() or ""
+        # A qualified name (a placeholder variable, metahog.dialect) as SET reads it.
+        parts = [cursor.name() or ""]
+        while cursor.accept("."):
+            parts.append(cursor.name() or "")
+        name = ".".join(parts)
     cursor.finish("RESET")
     if not is_safe_setting(name):
         raise _denied_setting(name)

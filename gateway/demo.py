@@ -215,11 +215,13 @@ def _generate(layout: Layout, cluster: LocalPostgres, events: int) -> None:
         if generator.wait() != 0:
             raise RuntimeError(f"generating the events failed (exit {generator.returncode})")
         events_s = time.monotonic() - started
-        loader.join()
     finally:
         if generator.poll() is None:
             generator.kill()
             generator.wait()
+        # Also when interrupted: the loader may be starting the cluster, and stopping it before
+        # it is up would leave a server running.
+        loader.join()
     if failure:
         raise RuntimeError(f"loading the PostgreSQL databases failed: {failure[0]}")
     layout.marker.write_text(
@@ -310,13 +312,11 @@ def run_demo(port: int, data_dir: Path | None, events: int | None = None) -> int
 
 
 def _close_chdb() -> None:
-    """Close the embedded ClickHouse before the interpreter exits: left to its own exit-time
-    clean-up, chDB 4.4 crashes (SIGSEGV) after the gateway's sessions used it from threads."""
-    from gateway.backends.clickhouse import source
+    """Close the embedded ClickHouse before the interpreter exits, also when the gateway never
+    got to close it (see close_embedded)."""
+    from gateway.backends.clickhouse.source import close_embedded
 
-    for executor in list(source._chdb_executors.values()):
-        executor.close()
-    source._chdb_executors.clear()
+    close_embedded()
 
 
 def connection_string(port: int, database: str) -> str:

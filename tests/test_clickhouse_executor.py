@@ -515,11 +515,11 @@ def test_abandoned_stream_stops_the_query(executor):
         start = time.monotonic()
         await stream.aclose()
         # Generous: on a loaded 2-core machine the server may take seconds to notice.
-        await stops(executor, query_id, within=20)
+        await stops(executor, query_id, within=45)
         return first.rows[0], before, time.monotonic() - start
 
     first, before, elapsed = asyncio.run(main())
-    assert first == ["0"] and before == 1 and elapsed < 20
+    assert first == ["0"] and before == 1 and elapsed < 45
     assert run(executor, "SELECT 8 AS y").rows == [["8"]]
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from gateway.backends.clickhouse.executor import ClickHouseError
 from gateway.backends.clickhouse.schema import TableSchema
-from gateway.backends.clickhouse.source import ClickHouseSource
+from gateway.backends.clickhouse.source import ClickHouseSource, close_embedded
 from gateway.backends.hogql.source import HogQLSource
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.catalog.private import PrivateCatalogServer
@@ -133,5 +133,6 @@ class CatalogManager:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        close_embedded()
         if self._private is not None:
             await asyncio.to_thread(self._private.stop)

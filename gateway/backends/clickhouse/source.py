@@ -164,6 +164,14 @@ class ClickHouseSource:
 _SCHEMA_CHANGED = frozenset({60, 47, 16, 8})
 
 
+def close_embedded() -> None:
+    """Close every chDB executor of this process. Left to its own exit-time clean-up, chDB 4.4
+    crashes (SIGSEGV) after sessions used it from threads, so a gateway closes them itself."""
+    for executor in list(_chdb_executors.values()):
+        executor.close()
+    _chdb_executors.clear()
+
+
 def to_pg_error(error: ClickHouseError) -> PgError:
     """ClickHouse's error as the PostgreSQL error a client expects."""
     sqlstate, message = _CODES.get(error.code, ("XX000", None))

@@ -735,7 +735,6 @@ XFAIL_TYPES: dict[str, str] = {
     "timestamp_difference": "interval values are sent as their text: text, not interval",
     "values_list": "VALUES (1, 'a'): the literal 1 is UInt8 (int2) in ClickHouse, int4 in"
     " PostgreSQL; VALUES rows are not typed by the translation",
-    "metabase_cum_sum": "sum(bigint) OVER is numeric in PostgreSQL, Int64 in ClickHouse",
 }
 
 
@@ -773,3 +772,22 @@ def test_corpus_is_large_and_ordered() -> None:
         # Row order is fixed by a top-level ORDER BY, or there is one row (no GROUP BY).
         single_row = tree.args.get("group") is None and not tree.find(exp.Window)
         assert tree.args.get("order") is not None or single_row, query.id
+
+
+def test_sum_of_bigint_is_numeric_also_over_a_window(postgres, clickhouse) -> None:
+    """sum(bigint) is numeric in PostgreSQL, in a plain aggregate and over a window."""
+    sql = (
+        "SELECT status, sum(cnt) OVER (ORDER BY status), (SELECT sum(c) FROM"
+        " (SELECT count(*) AS c FROM orders GROUP BY status) t)"
+        " FROM (SELECT status, count(*) AS cnt FROM orders GROUP BY status) s ORDER BY status"
+    )
+    with postgres.cursor() as cur:
+        cur.execute(sql)
+        expected_types = [c.type_code for c in cur.description or []]
+    translation = to_clickhouse(parse(sql), TABLES)
+    result = asyncio.run(clickhouse.execute(translation.sql, gateway_settings(translation)))
+    overrides = list(translation.column_types) + [None] * len(result.types)
+    described = [pg_type(o or t).oid for o, t in zip(overrides, result.types, strict=False)]
+    assert described == expected_types == [25, 1700, 1700]
+    both = run_both(postgres, clickhouse, sql)
+    assert both.clickhouse == both.postgres

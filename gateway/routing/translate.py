@@ -314,6 +314,17 @@ def integer_result(node: exp.Expression) -> exp.Expression | None:
 
 def _or_null(name: str) -> Correction:
     def correction(node: exp.Expression) -> exp.Expression | None:
+        if name == "sum" and _is(node.this, {DType.BIGINT}):
+            # sum(bigint) is numeric in PostgreSQL (it cannot overflow); Int64 in ClickHouse.
+            if isinstance(node.parent, exp.Filter | exp.Window):
+                # Around the window or FILTER: `toDecimal128(x) OVER ()` would not parse.
+                _wrap_outer(node, "toDecimal128(NULL, 0)", "DECIMAL(38, 0)")
+                return _ch("sumOrNull(_1)", node.this, type_="DECIMAL(38, 0)")
+            return _ch(
+                "if(count(_1) = 0, NULL, toDecimal128(sum(_1), 0))",
+                node.this,
+                type_="DECIMAL(38, 0)",
+            )
         if isinstance(node.parent, exp.Filter | exp.Window):
             # The -OrNull combinator (ClickHouse 19+): FILTER and OVER need one aggregate.
             return _ch(f"{name}OrNull(_1)", node.this, type_=node.type)

@@ -21,7 +21,7 @@ import asyncio
 import logging
 import secrets
 import struct
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Awaitable, Hashable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -47,7 +47,7 @@ from gateway.protocol.errors import (
     ProtocolViolation,
     notice,
 )
-from gateway.protocol.framing import read_message
+from gateway.protocol.framing import decode_cstring, read_message
 from gateway.routing import params
 from gateway.routing.guard import Guard
 from gateway.routing.router import Target, data_tables, result_origins, route
@@ -174,13 +174,7 @@ class FederatedSession:
             if tag == b"X":
                 return
             try:
-                await self._dispatch(tag, payload)
-            except ClickHouseError as exc:
-                await self._fail(to_pg_error(exc))
-            except PgError as error:
-                if error.fatal:
-                    raise
-                await self._fail(error)
+                await self._reporting_errors(self._dispatch(tag, payload))
             except (ConnectionError, OSError, asyncio.IncompleteReadError):
                 raise
             except Exception:
@@ -225,15 +219,23 @@ class FederatedSession:
             await self._close(payload)
 
     def _text(self, payload: bytes) -> str:
-        if not payload.endswith(b"\0") or b"\0" in payload[:-1]:
-            raise ProtocolViolation("invalid string in message")
-        try:
-            return payload[:-1].decode()
-        except UnicodeDecodeError:
-            raise ProtocolViolation('invalid byte sequence for encoding "UTF8"') from None
+        # Sessions on these sources are UTF8 only (see _check_transaction).
+        return decode_cstring(payload, "utf-8", "UTF8")
 
     def _send(self, data: bytes) -> None:
         self.writer.write(data)
+
+    async def _reporting_errors(self, step: Awaitable[None]) -> None:
+        """Run a step; an error of the statement (not FATAL) is reported as PostgreSQL would
+        report it, and the session goes on."""
+        try:
+            await step
+        except ClickHouseError as exc:
+            await self._fail(to_pg_error(exc))
+        except PgError as error:
+            if error.fatal:
+                raise
+            await self._fail(error)
 
     async def _fail(self, error: PgError) -> None:
         """Report an error the way PostgreSQL would: the home transaction fails with it, and an
@@ -260,14 +262,7 @@ class FederatedSession:
     # --- simple query ------------------------------------------------------------------------
     async def _simple_query(self, text: str) -> None:
         self.skipping = False
-        try:
-            await self._run_statements(text)
-        except ClickHouseError as exc:
-            await self._fail(to_pg_error(exc))
-        except PgError as error:
-            if error.fatal:
-                raise
-            await self._fail(error)
+        await self._reporting_errors(self._run_statements(text))
         await self._sync()
 
     async def _run_statements(self, text: str) -> None:

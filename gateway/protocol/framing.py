@@ -45,3 +45,16 @@ async def _read_exactly(reader: asyncio.StreamReader, size: int, *, at_boundary:
         ) from None
     except (ConnectionError, OSError):
         raise ConnectionClosed() from None
+
+
+def decode_cstring(raw: bytes, codec: str, encoding_name: str | None = None) -> str:
+    """A NUL-terminated string from a message (Query, Parse), in the client's encoding;
+    `encoding_name` is how the error names that encoding (the codec's name by default)."""
+    if not raw.endswith(b"\0") or b"\0" in raw[:-1]:
+        raise ProtocolViolation("invalid string in message")
+    try:
+        return raw[:-1].decode(codec)
+    except UnicodeDecodeError:
+        raise ProtocolViolation(
+            f'invalid byte sequence for encoding "{encoding_name or codec}"'
+        ) from None

@@ -183,4 +183,3 @@ def _column_origin(
         return (name, column) if name and tables[name].column(column) else None
     owners = {name for name in aliases.values() if tables[name].column(column)}
     return (owners.pop(), column) if len(owners) == 1 else None
-

@@ -114,12 +114,21 @@ def _template(text: str) -> exp.Expression:
 _SESSION_ZONE: ContextVar[str] = ContextVar("session_zone", default="UTC")
 
 
-def _in_session_zone(value: exp.Expression) -> exp.Expression:
-    """A timestamptz as wall-clock time in the session's zone, for calendar functions."""
+def _session_zone_of(value: exp.Expression) -> exp.Literal | None:
+    """The session's zone, as a literal, when `value` is a timestamptz whose calendar differs
+    from UTC's there; None when ClickHouse's UTC calendar is already the session's."""
     zone = _SESSION_ZONE.get()
     if zone in ("UTC", "Etc/UTC") or not _is(value, {DType.TIMESTAMPTZ}):
+        return None
+    return exp.Literal.string(zone)
+
+
+def _in_session_zone(value: exp.Expression) -> exp.Expression:
+    """A timestamptz as wall-clock time in the session's zone, for calendar functions."""
+    zone = _session_zone_of(value)
+    if zone is None:
         return value
-    return _ch("toTimeZone(_1, _2)", value, exp.Literal.string(zone), type_=DType.TIMESTAMPTZ)
+    return _ch("toTimeZone(_1, _2)", value, zone, type_=DType.TIMESTAMPTZ)
 
 
 def _ch(text: str, *operands: exp.Expression, type_: str | DType | None = None) -> exp.Expression:
@@ -750,16 +759,11 @@ def date_trunc(node: exp.Expression) -> exp.Expression | None:
     if name not in _TRUNC_UNITS:
         raise unsupported(f"date_trunc('{name}')")
     kind = DType.TIMESTAMP if _is(node.this, {DType.TIMESTAMP}) else DType.TIMESTAMPTZ
-    zone = _SESSION_ZONE.get()
-    if kind == DType.TIMESTAMPTZ and zone not in ("UTC", "Etc/UTC"):
+    zone = _session_zone_of(node.this)
+    if zone is not None:
         # The boundaries of the session zone's calendar: midnight in Berlin, not in UTC.
         start = _TRUNC_UNITS[name].replace("_1", "toTimeZone(_1, _2)")
-        return _ch(
-            f"toDateTime(toDateTime({start}, _2), 'UTC')",
-            node.this,
-            exp.Literal.string(zone),
-            type_=kind,
-        )
+        return _ch(f"toDateTime(toDateTime({start}, _2), 'UTC')", node.this, zone, type_=kind)
     start = _TRUNC_UNITS[name].replace("_1", "toDateTime(_1, 'UTC')")
     return _ch(f"toDateTime({start}, 'UTC')", node.this, type_=kind)
 
@@ -1046,10 +1050,10 @@ def _to_timestamp(node: exp.Cast) -> exp.Expression:
 
 def _to_date(node: exp.Cast) -> exp.Expression | None:
     """timestamptz::date is the date in the session's zone."""
-    zone = _SESSION_ZONE.get()
-    if zone in ("UTC", "Etc/UTC") or not _is(node.this, {DType.TIMESTAMPTZ}):
+    zone = _session_zone_of(node.this)
+    if zone is None:
         return None
-    return _ch("toDate(toTimeZone(_1, _2))", node.this, exp.Literal.string(zone), type_=node.to)
+    return _ch("toDate(toTimeZone(_1, _2))", node.this, zone, type_=node.to)
 
 
 _CASTS: dict[DType, Callable[[exp.Cast], exp.Expression | None]] = {

@@ -36,7 +36,7 @@ from gateway.protocol.errors import (
     ProtocolViolation,
     notice,
 )
-from gateway.protocol.framing import ConnectionClosed
+from gateway.protocol.framing import ConnectionClosed, decode_cstring
 
 log = logging.getLogger(__name__)
 
@@ -347,14 +347,7 @@ class PostgresRelay:
         self._client_pending = data[pos:]
 
     def _decode(self, raw: bytes) -> str:
-        if not raw.endswith(b"\0") or b"\0" in raw[:-1]:
-            raise ProtocolViolation("invalid string in message")
-        try:
-            return raw[:-1].decode(self.client.codec)
-        except UnicodeDecodeError:
-            raise ProtocolViolation(
-                f'invalid byte sequence for encoding "{self.client.codec}"'
-            ) from None
+        return decode_cstring(raw, self.client.codec)
 
     def _query(self, payload: bytes) -> bytes:
         error = self.check(self._decode(payload))

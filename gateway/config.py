@@ -41,6 +41,19 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class HttpConfig:
+    """The HTTP port: health checks, Prometheus metrics and the direct-query API. Off unless
+    `[http] port` is set, so two gateways on one machine never collide on a default port."""
+
+    host: str = "127.0.0.1"
+    port: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.port is not None
+
+
+@dataclass(frozen=True)
 class Limits:
     """Per-statement and per-session limits. None means no limit at this level; a source's and a
     user's limits combine to the stricter of the two."""
@@ -208,6 +221,7 @@ class Config:
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     path: Path | None = None
     catalog: CatalogConfig = CatalogConfig()
+    http: HttpConfig = HttpConfig()
 
     def user(self, name: str) -> UserConfig | None:
         for user in self.users:
@@ -230,7 +244,7 @@ def load_config(path: str | Path) -> Config:
 def parse_config(
     raw: dict[str, Any], base_dir: Path = Path("."), path: Path | None = None
 ) -> Config:
-    unknown = set(raw) - {"server", "users", "sources", "catalog"}
+    unknown = set(raw) - {"server", "users", "sources", "catalog", "http"}
     if unknown:
         raise ConfigError(f"unknown top-level key {sorted(unknown)[0]!r}")
     server = _parse_server(_table(raw, "server", "server"), base_dir)
@@ -247,7 +261,18 @@ def parse_config(
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(f"users: user {name!r} is defined twice")
-    return Config(server=server, users=users, sources=sources, path=path, catalog=catalog)
+    http = _parse_http(_table(raw, "http", "http"))
+    return Config(
+        server=server, users=users, sources=sources, path=path, catalog=catalog, http=http
+    )
+
+
+def _parse_http(table: dict[str, Any]) -> HttpConfig:
+    _reject_unknown(table, set(HttpConfig.__dataclass_fields__), "http")
+    port = _take(table, "port", int, "http", None)
+    if port is not None and not 0 <= port <= 65535:
+        raise ConfigError(f"http.port: {port} is not a TCP port")
+    return HttpConfig(host=_take(table, "host", str, "http", HttpConfig.host), port=port)
 
 
 def _parse_catalog(table: dict[str, Any]) -> CatalogConfig:

@@ -14,6 +14,7 @@ from gateway.backends.postgres.pool import PostgresPool
 from gateway.catalog.manager import CatalogManager
 from gateway.config import Config
 from gateway.federation import DataSource
+from gateway.http.server import HttpServer
 from gateway.limits import QueryActivity
 from gateway.protocol import tls as tls_files
 from gateway.protocol.errors import TOO_MANY_CONNECTIONS, PgError
@@ -42,6 +43,7 @@ class Gateway:
         self._sessions: dict[int, ClientSession] = {}
         self._connections = 0
         self._server: asyncio.Server | None = None
+        self.http = HttpServer(self) if config.http.enabled else None
         # Cancel tasks run detached from any session; keep them referenced until done.
         self._background: set[asyncio.Future[None]] = set()
 
@@ -67,6 +69,8 @@ class Gateway:
             self._handle, server.host, server.port, limit=2**20, reuse_address=True
         )
         log.info("listening on %s:%d", server.host, self.port)
+        if self.http is not None:
+            await self.http.start()
 
     async def serve_forever(self) -> None:
         if self._server is None:
@@ -79,6 +83,8 @@ class Gateway:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.http is not None:
+            await self.http.close()
         for pool in self.pools.values():
             pool.close()
         await self.catalogs.close()
@@ -139,6 +145,10 @@ async def serve_until_signalled(config: Config, banner: Callable[[int], str]) ->
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
     print(banner(gateway.port), file=sys.stderr, flush=True)
+    if gateway.http is not None:
+        print(
+            f"metahog HTTP on {config.http.host}:{gateway.http.port}", file=sys.stderr, flush=True
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

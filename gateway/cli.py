@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway import __version__
-from gateway.config import Config, ConfigError, load_config
+from gateway.config import Config, ConfigError, load_effective_config
 from gateway.protocol.scram import make_verifier
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
     try:
-        config = load_config(args.config)
+        config = load_effective_config(args.config)
     except ConfigError as exc:
         print(f"metahog: invalid config: {exc}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ message the operator can act on.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -222,6 +222,9 @@ class Config:
     path: Path | None = None
     catalog: CatalogConfig = CatalogConfig()
     http: HttpConfig = HttpConfig()
+    # Files whose change means the config must be re-read: the TOML file, and anything merged
+    # into it (the source registry).
+    watch_paths: tuple[Path, ...] = ()
 
     def user(self, name: str) -> UserConfig | None:
         for user in self.users:
@@ -239,6 +242,13 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     return parse_config(raw, base_dir=path.parent, path=path)
+
+
+def load_effective_config(path: str | Path) -> Config:
+    """The config the gateway runs with: the TOML file, plus whatever is merged into it. Start-up
+    and every reload go through here, so both see the same sources."""
+    config = load_config(path)
+    return replace(config, watch_paths=(Path(path), *config.watch_paths))
 
 
 def parse_config(

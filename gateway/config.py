@@ -18,6 +18,7 @@ TLS_MODES = ("auto", "require", "off")
 AUTH_METHODS = ("scram-sha-256", "password")
 SOURCE_KINDS = ("postgres", "clickhouse", "hogql")
 HOGQL_DIALECTS = ("postgres", "hogql")
+HOGQL_AUTH = ("api_key", "passthrough")
 
 
 class ConfigError(ValueError):
@@ -41,12 +42,23 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class ApiToken:
+    """A bearer token of the HTTP API, kept only as the SHA-256 of the token (hex), so the
+    config never holds a usable credential. `admin` tokens may also add and remove sources."""
+
+    user: str
+    sha256: str
+    admin: bool = False
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     """The HTTP port: health checks, Prometheus metrics and the direct-query API. Off unless
     `[http] port` is set, so two gateways on one machine never collide on a default port."""
 
     host: str = "127.0.0.1"
     port: int | None = None
+    tokens: tuple[ApiToken, ...] = ()
 
     @property
     def enabled(self) -> bool:
@@ -184,6 +196,10 @@ class HogQLTarget:
     # 53400; and a Retry-After longer than `max_retry_wait` seconds is not waited for.
     max_retries: int = 4
     max_retry_wait: float = 30.0
+    # `auth = "passthrough"`: each client's password is its user's personal API key, checked
+    # with PostHog at login and used for that session's queries. `api_key`, if given too, only
+    # reads the schema; without it, the schema is read with the first key that logs in.
+    passthrough: bool = False
 
 
 @dataclass(frozen=True)
@@ -271,18 +287,37 @@ def parse_config(
     for name in names:
         if names.count(name) > 1:
             raise ConfigError(f"users: user {name!r} is defined twice")
-    http = _parse_http(_table(raw, "http", "http"))
+    http = _parse_http(_table(raw, "http", "http"), set(names))
     return Config(
         server=server, users=users, sources=sources, path=path, catalog=catalog, http=http
     )
 
 
-def _parse_http(table: dict[str, Any]) -> HttpConfig:
+def _parse_http(table: dict[str, Any], users: set[str]) -> HttpConfig:
     _reject_unknown(table, set(HttpConfig.__dataclass_fields__), "http")
     port = _take(table, "port", int, "http", None)
     if port is not None and not 0 <= port <= 65535:
         raise ConfigError(f"http.port: {port} is not a TCP port")
-    return HttpConfig(host=_take(table, "host", str, "http", HttpConfig.host), port=port)
+    tokens = _take(table, "tokens", list, "http", [])
+    return HttpConfig(
+        host=_take(table, "host", str, "http", HttpConfig.host),
+        port=port,
+        tokens=tuple(_parse_token(i, t, users) for i, t in enumerate(tokens)),
+    )
+
+
+def _parse_token(index: int, table: Any, users: set[str]) -> ApiToken:
+    key = f"http.tokens[{index}]"
+    if not isinstance(table, dict):
+        raise ConfigError(f"{key}: expected a table")
+    _reject_unknown(table, set(ApiToken.__dataclass_fields__), key)
+    user = _take(table, "user", str, key, None)
+    if user not in users:
+        raise ConfigError(f"{key}.user: expected the name of a [[users]] entry, got {user!r}")
+    digest = _take(table, "sha256", str, key, "").lower()
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ConfigError(f"{key}.sha256: expected 64 hex digits (metahog token create)")
+    return ApiToken(user=user, sha256=digest, admin=_take(table, "admin", bool, key, False))
 
 
 def _parse_catalog(table: dict[str, Any]) -> CatalogConfig:
@@ -456,15 +491,11 @@ def _parse_hogql(table: dict[str, Any], key: str) -> HogQLTarget:
     if project_id is None or project_id < 1:
         raise ConfigError(f"{key}.project_id: required, a positive integer")
     auth = _take(table, "auth", str, key, "api_key")
-    if auth == "passthrough":
-        # The gateway authenticates its users itself (SCRAM verifiers from its config): it
-        # never learns a client's cleartext password, so it has no personal API key to pass.
-        raise ConfigError(f'{key}.auth: "passthrough" is not supported yet; give api_key instead')
-    if auth != "api_key":
-        raise ConfigError(f'{key}.auth: expected "api_key", got {auth!r}')
-    api_key = _take(table, "api_key", str, key, None)
-    if not api_key:
-        raise ConfigError(f"{key}.api_key: required for kind 'hogql'")
+    if auth not in HOGQL_AUTH:
+        raise ConfigError(f"{key}.auth: expected one of {', '.join(HOGQL_AUTH)}, got {auth!r}")
+    api_key = _take(table, "api_key", str, key, None) or ""
+    if not api_key and auth == "api_key":
+        raise ConfigError(f"{key}.api_key: required for kind 'hogql' (or auth = \"passthrough\")")
     dialect = _take(table, "dialect", str, key, "postgres")
     if dialect not in HOGQL_DIALECTS:
         raise ConfigError(
@@ -486,6 +517,7 @@ def _parse_hogql(table: dict[str, Any], key: str) -> HogQLTarget:
         host=host.rstrip("/"),
         project_id=project_id,
         api_key=Secret(api_key),
+        passthrough=auth == "passthrough",
         dialect=dialect,
         max_retry_wait=wait,
         **counts,

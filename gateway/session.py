@@ -11,6 +11,7 @@ import secrets
 from collections.abc import Container
 from typing import TYPE_CHECKING
 
+from gateway.backends.hogql.source import HogQLSource
 from gateway.backends.postgres.connection import BackendConnection
 from gateway.backends.postgres.relay import (
     ClientChannel,
@@ -25,14 +26,23 @@ from gateway.limits import SessionLimits
 from gateway.protocol import messages
 from gateway.protocol.errors import (
     INSUFFICIENT_PRIVILEGE,
+    INVALID_AUTHORIZATION,
     INVALID_CATALOG_NAME,
     PROTOCOL_VIOLATION,
     PgError,
     notice,
 )
 from gateway.protocol.framing import ConnectionClosed
-from gateway.protocol.startup import CancelTarget, StartupRequest, authenticate, negotiate
+from gateway.protocol.startup import (
+    CancelTarget,
+    StartupRequest,
+    auth_failed,
+    authenticate,
+    negotiate,
+    read_cleartext_password,
+)
 from gateway.routing.settings import STARTUP_KEYS, is_safe_setting, is_safe_value, parse_options
+from gateway.secret import Secret
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
@@ -87,17 +97,29 @@ def client_settings(params: dict[str, str]) -> tuple[dict[str, str], list[str]]:
 
 class ClientSession:
     def __init__(
-        self, gateway: Gateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self,
+        gateway: Gateway,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        *,
+        login: StartupRequest | None = None,
+        peer: str | None = None,
     ) -> None:
         self.gateway = gateway
         self.reader = reader
         self.writer = writer
+        # An internal session (the HTTP API, gateway/http/internal.py): the caller authenticated
+        # `login.user` already (a bearer token), so start-up and authentication are skipped.
+        # Everything after them (routing, privileges, limits, the guard) is the same.
+        self.login = login
         self.pid = 0
         self.secret = 0
         self.relay: PostgresRelay | None = None
         self.federated: FederatedSession | None = None
-        peer = writer.get_extra_info("peername")
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
+        if peer is None:
+            address = writer.get_extra_info("peername")
+            peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
+        self.peer = peer
 
     async def run(self) -> None:
         try:
@@ -128,14 +150,16 @@ class ClientSession:
     async def _run(self) -> None:
         config = self.gateway.config
         async with asyncio.timeout(config.server.auth_timeout):
-            request = await negotiate(
+            request = self.login or await negotiate(
                 self.reader, self.writer, self.gateway.tls, config.server.tls == "require"
             )
             if isinstance(request, CancelTarget):
                 self.gateway.cancel(request.pid, request.secret)
                 return
-            await authenticate(self.reader, self.writer, config, request, self.gateway.tls)
-        pool = self._route(request)
+            own_key = None if self.login else await self._authenticate(request)
+        if own_key is not None:
+            await self.gateway.catalogs.logged_in(request.database, own_key)
+        pool = self._route(request, own_key is not None)
         self._write(messages.authentication(messages.AUTH_OK))
         settings, refused = client_settings(request.params)
         backend = await pool.acquire()
@@ -144,7 +168,7 @@ class ClientSession:
             user = config.user(request.user)
             limits = pool.source.limits.combine(user.limits) if user else pool.source.limits
             session_limits = SessionLimits(limits, request.user, self.gateway.activity)
-            data_source = self.gateway.data_sources.get(request.database)
+            data_source = own_key or self.gateway.data_sources.get(request.database)
             if data_source is not None:
                 self.federated = FederatedSession(
                     self.reader,
@@ -188,7 +212,28 @@ class ClientSession:
             request.database,
         )
 
-    def _route(self, request: StartupRequest):
+    async def _authenticate(self, request: StartupRequest) -> HogQLSource | None:
+        """Authenticate the client. On a PostHog source with `auth = "passthrough"` the password
+        is the user's personal API key, and PostHog is the one who accepts it: the result is
+        the source as that key sees it, which the session then queries with."""
+        source = self.gateway.data_sources.get(request.database)
+        if not (isinstance(source, HogQLSource) and source.target.passthrough):
+            config = self.gateway.config
+            await authenticate(self.reader, self.writer, config, request, self.gateway.tls)
+            return None
+        key = Secret(await read_cleartext_password(self.reader, self.writer, request))
+        if not key.reveal():
+            raise auth_failed(request.user)
+        try:
+            return await source.accept_key(key)
+        except PgError as error:
+            log.info("%s: PostHog did not accept the key of %s: %s", self.peer, request.user, error)
+            if error.sqlstate == INVALID_AUTHORIZATION:
+                raise auth_failed(request.user) from None
+            error.severity = "FATAL"
+            raise
+
+    def _route(self, request: StartupRequest, passthrough: bool = False):
         user = self.gateway.config.user(request.user)
         pool = self.gateway.pools.get(request.database)
         if pool is None:
@@ -197,7 +242,8 @@ class ClientSession:
                 f'database "{request.database}" does not exist',
                 severity="FATAL",
             )
-        if user is None or not user.may_use(request.database):
+        # Passthrough: PostHog decided, by the key, what this user may read.
+        if not passthrough and (user is None or not user.may_use(request.database)):
             raise PgError(
                 INSUFFICIENT_PRIVILEGE,
                 f'permission denied for database "{request.database}"',

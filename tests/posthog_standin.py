@@ -240,6 +240,8 @@ class StandIn:
             max_limit=50_000,
             default_limit=100,
             api_key=API_KEY,
+            user_keys=[],
+            foreign_keys=[],
             project_id=PROJECT_ID,
             # Answer async requests at once with 200, as PostHog does from its cache.
             instant=False,
@@ -411,8 +413,10 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             return json.loads(data) if data else {}
 
         def _record(self, status: int, **extra: Any) -> None:
+            # Which key asked, by its last characters, so tests can tell users apart.
+            key = getattr(self, "key_suffix", None)
             standin.log.append(
-                {"method": self.command, "path": self.path, "status": status, **extra}
+                {"method": self.command, "path": self.path, "status": status, "key": key, **extra}
             )
 
         def do_GET(self) -> None:
@@ -445,6 +449,7 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
             )
 
         def _api(self) -> None:
+            self.key_suffix: str | None = None
             body = self._body() if self.command == "POST" else {}
             match = path_re.match(self.path.split("?")[0])
             if match is None:
@@ -459,7 +464,12 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     "Authentication credentials were not provided.",
                 )
                 return
-            if auth.removeprefix("Bearer ") != standin.control["api_key"]:
+            key = auth.removeprefix("Bearer ")
+            # Personal API keys belong to users; any of them may query the project, except
+            # `foreign_keys`, whose users are not members of it (403).
+            valid = {standin.control["api_key"], *standin.control["user_keys"]}
+            foreign = set(standin.control["foreign_keys"])
+            if key not in valid | foreign:
                 self._error(
                     401,
                     "authentication_error",
@@ -467,7 +477,8 @@ def make_handler(standin: StandIn) -> type[BaseHTTPRequestHandler]:
                     "Personal API key found in request Authorization header is invalid.",
                 )
                 return
-            if match["project"] != str(standin.control["project_id"]):
+            self.key_suffix = key[-6:]
+            if match["project"] != str(standin.control["project_id"]) or key in foreign:
                 self._error(
                     403,
                     "authentication_error",

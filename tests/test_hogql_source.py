@@ -474,7 +474,7 @@ def test_hogql_mode_keeps_the_guard_refusals(hogql_gateway, sql, sqlstate):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        ({"auth": "passthrough"}, 'auth: "passthrough" is not supported yet'),
+        ({"auth": "oauth"}, "auth: expected one of api_key, passthrough"),
         ({"dialect": "mysql"}, "dialect: expected one of postgres, hogql"),
         ({"api_key": ""}, "api_key: required"),
         ({"default_limit": 10, "max_limit": 5}, "default_limit: must not exceed max_limit"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,9 @@ class CatalogManager:
         self._private: PrivateCatalogServer | None = None
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Task[bool]] = {}
+        # Passthrough sources without a key of their own: the view of the latest user whose
+        # key PostHog accepted, which reads the schema.
+        self._readers: dict[str, HogQLSource] = {}
 
     @property
     def sources(self) -> list[str]:
@@ -67,7 +71,12 @@ class CatalogManager:
             shadow = ShadowCatalog(admin, name)
             self.gateway.data_sources[name] = source
             self.shadows[name] = shadow
-            await self.refresh(name, create=True)
+            if source.reads_own_schema:
+                await self.refresh(name, create=True)
+            else:
+                # A passthrough source without a key of its own: its users' keys read the
+                # schema when they log in (`logged_in`); until then the last mirror stays.
+                await self._sync_existing(name)
             home = replace(
                 source_config, kind="postgres", backend=shadow.reader, clickhouse=None, hogql=None
             )
@@ -84,9 +93,32 @@ class CatalogManager:
             raise StartupError(f"the private catalog cluster did not start: {exc}") from None
         return self._private.admin
 
+    async def _sync_existing(self, name: str) -> None:
+        try:
+            await self.shadows[name].sync_existing()
+        except Exception as catalog_error:
+            raise StartupError(
+                f"source {name}: its shadow catalog is unreachable: {catalog_error}"
+            ) from None
+
+    async def logged_in(self, name: str, view: HogQLSource) -> None:
+        """A user of a passthrough source logged in with a key PostHog accepted. A source
+        without a key of its own reads its schema with the latest such key: now, if it was never
+        read (the session must see the tables), or in the background when it is due."""
+        if view.reads_own_schema:
+            return
+        self._readers[name] = view
+        read_at = view.schema_read_at
+        if read_at is None:
+            await self.refresh(name)
+        elif time.monotonic() - read_at > self.config.catalog.refresh_interval_s:
+            self.refresh_soon(name)
+
     async def refresh(self, name: str, *, create: bool = False) -> bool:
         """Mirror the source's tables now. False (and a logged reason) if that failed."""
-        source = self.gateway.data_sources[name]
+        source = self._readers.get(name) or self.gateway.data_sources[name]
+        if not getattr(source, "reads_own_schema", True) and name not in self._readers:
+            return False  # no key to read it with yet
         shadow = self.shadows[name]
         try:
             tables = await source.refresh()

@@ -140,7 +140,7 @@ def _startup_request(body: bytes, writer: asyncio.StreamWriter) -> StartupReques
     return StartupRequest(user=user, database=database, params=params)
 
 
-def _auth_failed(user: str) -> PgError:
+def auth_failed(user: str) -> PgError:
     # One message for a wrong password and an unknown user, as PostgreSQL does, so the answer
     # does not reveal which user names exist.
     return PgError(
@@ -161,17 +161,13 @@ async def authenticate(
         scram.verifier_for(user.password.reveal()) if user else scram.mock_verifier(startup.user)
     )
     if config.server.auth == "password":
-        if not startup.tls:
-            raise PgError(
-                INVALID_AUTHORIZATION,
-                "cleartext password authentication is only allowed over TLS",
-                severity="FATAL",
-            )
-        await _cleartext(reader, writer, startup, verifier, user is not None)
+        password = await read_cleartext_password(reader, writer, startup)
+        if not (verifier.matches(password) and user is not None):
+            raise auth_failed(startup.user)
     else:
         await _scram(reader, writer, startup, verifier, tls if startup.tls else None)
         if user is None:
-            raise _auth_failed(startup.user)
+            raise auth_failed(startup.user)
 
 
 async def _read_password_message(reader: asyncio.StreamReader) -> bytes:
@@ -181,22 +177,24 @@ async def _read_password_message(reader: asyncio.StreamReader) -> bytes:
     return payload
 
 
-async def _cleartext(
-    reader: asyncio.StreamReader,
-    writer: asyncio.StreamWriter,
-    startup: StartupRequest,
-    verifier: scram.ScramVerifier,
-    known_user: bool,
-) -> None:
+async def read_cleartext_password(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, startup: StartupRequest
+) -> str:
+    """Ask the client for its password in cleartext, which only TLS may carry: for
+    `auth = "password"`, and for sources whose users' passwords are their API keys."""
+    if not startup.tls:
+        raise PgError(
+            INVALID_AUTHORIZATION,
+            "cleartext password authentication is only allowed over TLS",
+            severity="FATAL",
+        )
     writer.write(messages.authentication(messages.AUTH_CLEARTEXT))
     await writer.drain()
     payload = await _read_password_message(reader)
     try:
-        password = messages.PasswordMessage.parse(payload).password.decode("utf-8")
+        return messages.PasswordMessage.parse(payload).password.decode("utf-8")
     except (messages.MalformedMessage, UnicodeDecodeError):
         raise ProtocolViolation("invalid password packet") from None
-    if not (verifier.matches(password) and known_user):
-        raise _auth_failed(startup.user)
 
 
 async def _scram(
@@ -227,5 +225,5 @@ async def _scram(
         raise ProtocolViolation("malformed SASL message") from None
     except scram.ScramFailure as exc:
         if exc.bad_proof:
-            raise _auth_failed(startup.user) from None
+            raise auth_failed(startup.user) from None
         raise PgError(PROTOCOL_VIOLATION, str(exc), severity="FATAL") from None

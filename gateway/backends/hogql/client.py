@@ -63,12 +63,14 @@ class PostHogClient:
         source: str,
         max_retries: int = 4,
         max_retry_wait: float = 30.0,
+        key_owner: str = "the source's api_key",
     ) -> None:
         parts = urlsplit(host)
         self._https = parts.scheme == "https"
         self._netloc = parts.netloc
         self._prefix = parts.path.rstrip("/") + f"/api/projects/{project_id}/query/"
         self._key = api_key
+        self._key_owner = key_owner  # where a refused key came from, for the hint
         self.source = source
         self.project_id = project_id
         self.max_retries = max_retries
@@ -210,7 +212,7 @@ class PostHogClient:
             return PgError(
                 INVALID_AUTHORIZATION,
                 f"{where} refused its API key (HTTP 401): {detail or 'not authenticated'}",
-                hint="Check the source's api_key: a PostHog personal API key (phx_...).",
+                hint=f"Check {self._key_owner}: a PostHog personal API key (phx_...).",
             )
         if answer.status == 403:
             return PgError(

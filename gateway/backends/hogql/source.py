@@ -16,9 +16,11 @@ stream left early (a client that went away).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import math
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Hashable
 from dataclasses import dataclass, field
@@ -36,6 +38,7 @@ from gateway.config import Limits, SourceConfig
 from gateway.protocol.errors import FEATURE_NOT_SUPPORTED, PgError
 from gateway.routing.guard import Guard
 from gateway.routing.translate import Translation
+from gateway.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -62,13 +65,47 @@ class HogQLTranslation(Translation):
 
 
 @dataclass
+class _SharedState:
+    """What a source's sessions share whichever API key they query with: the tables read from
+    PostHog, the mirror's attribute numbers, and the keys PostHog recently accepted."""
+
+    tables: dict[str, TableSchema] = field(default_factory=dict)
+    json_columns: frozenset[str] = frozenset({"properties"})
+    attributes: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+    unavailable: str | None = None
+    on_stale: Callable[[], None] | None = None
+    read_at: float | None = None  # time.monotonic() of the last successful schema read
+    # sha256 of a personal API key -> when PostHog's acceptance of it stops being trusted.
+    accepted_keys: dict[bytes, float] = field(default_factory=dict)
+
+
+# How long a personal API key that PostHog accepted lets its user connect without asking again:
+# BI tools open many connections, and each check is a PostHog query. A revoked key stops
+# working for new connections within this time, and at once for queries.
+KEY_TRUST_SECONDS = 60.0
+
+
+@dataclass
 class _Running:
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     posthog_id: str | None = None
 
 
+def _shared_attribute(name: str) -> property:
+    return property(
+        lambda self: getattr(self._shared, name),
+        lambda self, value: setattr(self._shared, name, value),
+    )
+
+
 class HogQLSource:
-    def __init__(self, config: SourceConfig) -> None:
+    def __init__(
+        self,
+        config: SourceConfig,
+        *,
+        api_key: Secret | None = None,
+        shared: _SharedState | None = None,
+    ) -> None:
         assert config.hogql is not None
         self.config = config
         self.target = config.hogql
@@ -76,23 +113,60 @@ class HogQLSource:
         self.client = PostHogClient(
             self.target.host,
             self.target.project_id,
-            self.target.api_key,
+            api_key or self.target.api_key,
             source=config.name,
             max_retries=self.target.max_retries,
             max_retry_wait=self.target.max_retry_wait,
+            key_owner="your password" if api_key else "the source's api_key",
         )
-        self.tables: dict[str, TableSchema] = {}
-        self.json_columns: frozenset[str] = frozenset({"properties"})
-        self.on_stale: Callable[[], None] | None = None
-        self.unavailable: str | None = None
-        # (table, column) -> the mirror's (OID, attnum), set by the catalog manager at refresh.
-        self.attributes: dict[tuple[str, str], tuple[int, int]] = {}
+        self._shared = shared or _SharedState()
         self._guard = Guard("clickhouse")
         self._running: dict[str, _Running] = {}
         self._background: set[asyncio.Future[None]] = set()
 
     def __repr__(self) -> str:
         return f"HogQLSource({self.name!r}, {self.client!r})"
+
+    # The schema and the mirror's attribute numbers belong to the source, not to one key: a
+    # session's view (`with_key`) sees every refresh.
+    tables = _shared_attribute("tables")
+    json_columns = _shared_attribute("json_columns")
+    attributes = _shared_attribute("attributes")
+    unavailable = _shared_attribute("unavailable")
+    on_stale = _shared_attribute("on_stale")
+
+    @property
+    def schema_read_at(self) -> float | None:
+        return self._shared.read_at
+
+    @property
+    def reads_own_schema(self) -> bool:
+        """Whether the source has a key of its own to read the schema with. A passthrough
+        source without `api_key` reads it with its users' keys, when they log in."""
+        return bool(self.target.api_key.reveal())
+
+    # --- auth = "passthrough" -----------------------------------------------------------
+    def with_key(self, api_key: Secret) -> HogQLSource:
+        """The source as one session sees it: the shared schema, queried with the session's
+        own personal API key."""
+        return HogQLSource(self.config, api_key=api_key, shared=self._shared)
+
+    async def accept_key(self, api_key: Secret) -> HogQLSource:
+        """The source queried with a user's personal API key, once PostHog has accepted that
+        key for this project: a trivial query proves both the key and its access. Raises the
+        PgError PostHog's answer maps to (28000 refused, 42501 no access, 08006 unreachable)."""
+        view = self.with_key(api_key)
+        digest = hashlib.sha256(api_key.reveal().encode()).digest()
+        now = time.monotonic()
+        accepted = self._shared.accepted_keys
+        if accepted.get(digest, 0.0) > now:
+            return view
+        await view.client.run({"kind": "HogQLQuery", "query": "SELECT 1"}, query_id=_new_id())
+        for known, until in list(accepted.items()):
+            if until <= now:
+                del accepted[known]
+        accepted[digest] = now + KEY_TRUST_SECONDS
+        return view
 
     @property
     def dialect(self) -> str:
@@ -105,6 +179,7 @@ class HogQLSource:
         self.tables = {table.name: table for table in schema.tables}
         self.json_columns = schema.json_columns | {"properties"}
         self.unavailable = None
+        self._shared.read_at = time.monotonic()
         return schema.tables
 
     # --- translation ------------------------------------------------------------------

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from gateway import __version__
+from gateway import __version__, cli_ops, cli_sources, cli_tokens
 from gateway.config import Config, ConfigError, load_effective_config
 from gateway.protocol.scram import make_verifier
 
@@ -50,9 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--log-level",
-        default="info",
+        default=None,
         choices=["debug", "info", "warning", "error"],
-        help="log verbosity (default: %(default)s)",
+        help="log verbosity (default: the config's [logging] level, else info)",
     )
     serve.set_defaults(handler=_serve)
 
@@ -108,16 +108,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--iterations", type=int, default=4096, help="PBKDF2 iterations (default: %(default)s)"
     )
     add.set_defaults(handler=_user_add)
+    cli_tokens.register(commands)
+    cli_sources.register(commands)
+    cli_ops.register(commands)
     return parser
 
 
 def _serve(args: argparse.Namespace) -> int:
-    logging.basicConfig(level=args.log_level.upper(), format=_LOG_FORMAT, stream=sys.stderr)
     try:
         config = load_effective_config(args.config)
     except ConfigError as exc:
         print(f"metahog: invalid config: {exc}", file=sys.stderr)
         return 2
+    from gateway.ops import logging as ops_logging
+    from gateway.ops.masking import SecretsOf
+
+    ops_logging.configure(
+        args.log_level or config.logging.level,
+        config.logging.format,
+        secrets=SecretsOf(lambda: config),
+    )
     from gateway.catalog.manager import StartupError
     from gateway.server import serve_until_signalled
 

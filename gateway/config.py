@@ -6,6 +6,7 @@ message the operator can act on.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +20,8 @@ AUTH_METHODS = ("scram-sha-256", "password")
 SOURCE_KINDS = ("postgres", "clickhouse", "hogql")
 HOGQL_DIALECTS = ("postgres", "hogql")
 HOGQL_AUTH = ("api_key", "passthrough")
+# The database name of the admin console (gateway/admin); no source may take it.
+ADMIN_DATABASE = "metahog"
 
 
 class ConfigError(ValueError):
@@ -39,6 +42,9 @@ class ServerConfig:
     auth_timeout: float = 10.0
     max_message_size: int = 64 * 1024 * 1024
     max_client_connections: int = 1000
+    # On SIGTERM, running statements may finish for this long (seconds); then they are
+    # cancelled on their backends and the gateway exits.
+    shutdown_timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,29 @@ class HttpConfig:
     @property
     def enabled(self) -> bool:
         return self.port is not None
+
+
+@dataclass(frozen=True)
+class AuditConfig:
+    """The audit log: one JSON line per statement, rotated by size. Off unless `path` is set.
+    Literals are redacted unless `redact_literals = false` (passwords always are)."""
+
+    path: Path | None = None
+    max_bytes: int = 100 * 1024 * 1024
+    backup_count: int = 5
+    redact_literals: bool = True
+
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    """The process's log: its level (`metahog serve --log-level` overrides it) and format."""
+
+    level: str = "info"
+    format: str = "text"
 
 
 @dataclass(frozen=True)
@@ -115,6 +144,8 @@ class UserConfig:
     password: Secret
     sources: tuple[str, ...] | None = None
     limits: Limits = Limits()
+    # Admin users may also connect to the admin console, the database `metahog`.
+    admin: bool = False
 
     def may_use(self, source: str) -> bool:
         return self.sources is None or source in self.sources
@@ -203,6 +234,19 @@ class HogQLTarget:
 
 
 @dataclass(frozen=True)
+class SshConfig:
+    """An SSH server through which a source is reached (gateway/sources/ssh.py). The server's
+    host key must be in `known_hosts`: there is no trust-on-first-use."""
+
+    host: str
+    user: str
+    key_file: Path
+    known_hosts: Path
+    port: int = 22
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class SourceConfig:
     name: str
     kind: str
@@ -213,6 +257,11 @@ class SourceConfig:
     limits: Limits = field(default_factory=lambda: SOURCE_DEFAULT_LIMITS)
     clickhouse: ClickHouseTarget | None = None
     hogql: HogQLTarget | None = None
+    # PostgreSQL sources: the schema the backend sessions' search_path names (`schema`), or
+    # None for the server's default search_path.
+    schema: str | None = None
+    # PostgreSQL sources in a private network: reached through this SSH server.
+    ssh: SshConfig | None = None
 
     @property
     def statement_timeout_ms(self) -> int:
@@ -231,6 +280,15 @@ class CatalogConfig:
 
 
 @dataclass(frozen=True)
+class RegistryConfig:
+    """Where sources added with `metahog source add` live, and the key file that encrypts their
+    secrets (unless METAHOG_KEYS is set). Relative paths are relative to the config's directory."""
+
+    path: Path = Path("sources.json")
+    key_file: Path = Path("metahog.key")
+
+
+@dataclass(frozen=True)
 class Config:
     server: ServerConfig
     users: tuple[UserConfig, ...]
@@ -238,6 +296,9 @@ class Config:
     path: Path | None = None
     catalog: CatalogConfig = CatalogConfig()
     http: HttpConfig = HttpConfig()
+    registry: RegistryConfig = RegistryConfig()
+    audit: AuditConfig = AuditConfig()
+    logging: LoggingConfig = LoggingConfig()
     # Files whose change means the config must be re-read: the TOML file, and anything merged
     # into it (the source registry).
     watch_paths: tuple[Path, ...] = ()
@@ -250,27 +311,44 @@ class Config:
 
 
 def load_config(path: str | Path) -> Config:
+    """The TOML file alone, without the source registry's sources."""
     path = Path(path)
+    return parse_config(_read_toml(path), base_dir=path.parent, path=path)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        raw = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(f"config file {path} does not exist") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return parse_config(raw, base_dir=path.parent, path=path)
 
 
 def load_effective_config(path: str | Path) -> Config:
-    """The config the gateway runs with: the TOML file, plus whatever is merged into it. Start-up
-    and every reload go through here, so both see the same sources."""
-    config = load_config(path)
-    return replace(config, watch_paths=(Path(path), *config.watch_paths))
+    """The config the gateway runs with: the TOML file, plus the sources of the source registry
+    (gateway/sources). Start-up and every reload go through here, so both see the same sources;
+    a change of either file means a reload."""
+    # Imported here: the registry builds on this module's parsers.
+    from gateway.sources.registry import read_registry_tables
+
+    path = Path(path)
+    raw = _read_toml(path)
+    registry = _parse_registry(_table(raw, "registry", "registry"), path.parent)
+    tables = read_registry_tables(registry)
+    config = parse_config(raw, path.parent, path, registry_sources=tables)
+    return replace(config, watch_paths=(path, registry.path, *config.watch_paths))
 
 
 def parse_config(
-    raw: dict[str, Any], base_dir: Path = Path("."), path: Path | None = None
+    raw: dict[str, Any],
+    base_dir: Path = Path("."),
+    path: Path | None = None,
+    registry_sources: dict[str, dict[str, Any]] | None = None,
 ) -> Config:
-    unknown = set(raw) - {"server", "users", "sources", "catalog", "http"}
+    unknown = set(raw) - {
+        "server", "users", "sources", "catalog", "http", "registry", "audit", "logging",
+    }  # fmt: skip
     if unknown:
         raise ConfigError(f"unknown top-level key {sorted(unknown)[0]!r}")
     server = _parse_server(_table(raw, "server", "server"), base_dir)
@@ -278,6 +356,16 @@ def parse_config(
         name: _parse_source(name, _table({name: table}, name, f"sources.{name}"), base_dir)
         for name, table in _table(raw, "sources", "sources").items()
     }
+    for name, table in (registry_sources or {}).items():
+        if name in sources:
+            raise ConfigError(
+                f"source registry: source {name!r} is also defined in the config ([sources.{name}])"
+            )
+        try:
+            sources[name] = _parse_source(name, table, base_dir)
+        except ConfigError as exc:
+            raise ConfigError(f"source registry: {exc}") from None
+    registry = _parse_registry(_table(raw, "registry", "registry"), base_dir)
     catalog = _parse_catalog(_table(raw, "catalog", "catalog"))
     users_raw = raw.get("users", [])
     if not isinstance(users_raw, list):
@@ -289,8 +377,55 @@ def parse_config(
             raise ConfigError(f"users: user {name!r} is defined twice")
     http = _parse_http(_table(raw, "http", "http"), set(names))
     return Config(
-        server=server, users=users, sources=sources, path=path, catalog=catalog, http=http
+        server=server,
+        users=users,
+        sources=sources,
+        path=path,
+        catalog=catalog,
+        http=http,
+        registry=registry,
+        audit=_parse_audit(_table(raw, "audit", "audit"), base_dir),
+        logging=_parse_logging(_table(raw, "logging", "logging")),
     )
+
+
+def _parse_registry(table: dict[str, Any], base_dir: Path) -> RegistryConfig:
+    _reject_unknown(table, {"path", "key_file"}, "registry")
+    defaults = RegistryConfig()
+    return RegistryConfig(
+        path=base_dir / _take(table, "path", str, "registry", str(defaults.path)),
+        key_file=base_dir / _take(table, "key_file", str, "registry", str(defaults.key_file)),
+    )
+
+
+def _parse_audit(table: dict[str, Any], base_dir: Path) -> AuditConfig:
+    _reject_unknown(table, set(AuditConfig.__dataclass_fields__), "audit")
+    defaults = AuditConfig()
+    path = _take(table, "path", str, "audit", None)
+    sizes = {}
+    for name in ("max_bytes", "backup_count"):
+        value = _take(table, name, int, "audit", getattr(defaults, name))
+        if value < (1 if name == "max_bytes" else 0):
+            raise ConfigError(f"audit.{name}: must be at least {1 if name == 'max_bytes' else 0}")
+        sizes[name] = value
+    return AuditConfig(
+        path=base_dir / path if path else None,
+        redact_literals=_take(table, "redact_literals", bool, "audit", True),
+        **sizes,
+    )
+
+
+def _parse_logging(table: dict[str, Any]) -> LoggingConfig:
+    _reject_unknown(table, set(LoggingConfig.__dataclass_fields__), "logging")
+    level = _take(table, "level", str, "logging", LoggingConfig.level).lower()
+    if level not in LOG_LEVELS:
+        raise ConfigError(f"logging.level: expected one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    format_ = _take(table, "format", str, "logging", LoggingConfig.format)
+    if format_ not in LOG_FORMATS:
+        raise ConfigError(
+            f"logging.format: expected one of {', '.join(LOG_FORMATS)}, got {format_!r}"
+        )
+    return LoggingConfig(level=level, format=format_)
 
 
 def _parse_http(table: dict[str, Any], users: set[str]) -> HttpConfig:
@@ -406,14 +541,24 @@ def _parse_server(table: dict[str, Any], base_dir: Path) -> ServerConfig:
         max_client_connections=_take(
             table, "max_client_connections", int, key, defaults.max_client_connections
         ),
+        shutdown_timeout=_non_negative(
+            _take(table, "shutdown_timeout", (int, float), key, defaults.shutdown_timeout),
+            "server.shutdown_timeout",
+        ),
     )
+
+
+def _non_negative(value: float, key: str) -> float:
+    if value < 0:
+        raise ConfigError(f"{key}: must not be negative, got {value}")
+    return float(value)
 
 
 def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> UserConfig:
     key = f"users[{index}]"
     if not isinstance(table, dict):
         raise ConfigError(f"{key}: expected a table")
-    _reject_unknown(table, {"name", "password", "sources"} | LIMIT_KEYS, key)
+    _reject_unknown(table, {"name", "password", "sources", "admin"} | LIMIT_KEYS, key)
     name = _take(table, "name", str, key, None)
     if not name:
         raise ConfigError(f"{key}.name: required")
@@ -427,27 +572,39 @@ def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> Use
                 raise ConfigError(f"{key}.sources: unknown source {source!r}")
         allowed = tuple(allowed)
     return UserConfig(
-        name=name, password=Secret(password), sources=allowed, limits=_parse_limits(table, key)
+        name=name,
+        password=Secret(password),
+        sources=allowed,
+        limits=_parse_limits(table, key),
+        admin=_take(table, "admin", bool, key, False),
     )
 
 
+_POSTGRES_KEYS = {"dsn", "schema", "ssh"}
 _CLICKHOUSE_KEYS = {"url", "path", "max_rows_to_read", "max_memory_usage"}
 
 
 def _parse_source(name: str, table: dict[str, Any], base_dir: Path) -> SourceConfig:
     key = f"sources.{name}"
+    if name == ADMIN_DATABASE:
+        raise ConfigError(f"{key}: the name {name!r} is the admin console's; choose another")
     kind = _take(table, "kind", str, key, None)
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{key}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
+    if "ssh" in table and kind != "postgres":
+        raise ConfigError(f"{key}.ssh: only PostgreSQL sources can be reached through SSH")
     common = {"kind", "pool_size", "pool_timeout"} | LIMIT_KEYS
-    own = {"postgres": {"dsn"}, "clickhouse": _CLICKHOUSE_KEYS, "hogql": _HOGQL_KEYS}[kind]
+    own = {"postgres": _POSTGRES_KEYS, "clickhouse": _CLICKHOUSE_KEYS, "hogql": _HOGQL_KEYS}[kind]
     _reject_unknown(table, common | own, key)
-    backend, clickhouse, hogql = None, None, None
+    backend, clickhouse, hogql, schema = None, None, None, None
     if kind == "postgres":
         dsn = _take(table, "dsn", str, key, None)
         if not dsn:
             raise ConfigError(f"{key}.dsn: required for kind {kind!r}")
         backend = BackendAddress.from_dsn(dsn, f"{key}.dsn")
+        schema = _take(table, "schema", str, key, None)
+        if schema is not None and not _SCHEMA_NAME.fullmatch(schema):
+            raise ConfigError(f"{key}.schema: expected a schema name (letters, digits, _ or $)")
     elif kind == "clickhouse":
         clickhouse = _parse_clickhouse(table, key, base_dir)
     else:
@@ -465,8 +622,32 @@ def _parse_source(name: str, table: dict[str, Any], base_dir: Path) -> SourceCon
         limits=_parse_limits(table, key, defaults),
         clickhouse=clickhouse,
         hogql=hogql,
+        schema=schema,
+        ssh=_parse_ssh(table, key, base_dir) if "ssh" in table else None,
     )
 
+
+def _parse_ssh(source: dict[str, Any], source_key: str, base_dir: Path) -> SshConfig:
+    key = f"{source_key}.ssh"
+    table = _take(source, "ssh", dict, source_key, None)
+    _reject_unknown(table, set(SshConfig.__dataclass_fields__), key)
+    values: dict[str, Any] = {}
+    # known_hosts is required: without it, any server could claim to be the SSH server.
+    for name in ("host", "user", "key_file", "known_hosts"):
+        values[name] = _take(table, name, str, key, None)
+        if not values[name]:
+            raise ConfigError(f"{key}.{name}: required")
+    for name in ("key_file", "known_hosts"):
+        values[name] = base_dir / values[name]
+    port = _take(table, "port", int, key, 22)
+    if not 0 < port <= 65535:
+        raise ConfigError(f"{key}.port: {port} is not a TCP port")
+    timeout = float(_take(table, "connect_timeout", (int, float), key, 10.0))
+    return SshConfig(port=port, connect_timeout=timeout, **values)
+
+
+# A schema name that travels in a start-up `options` string unquoted and unescaped.
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 
 _HOGQL_KEYS = {
     "host",

@@ -37,6 +37,7 @@ from gateway.backends.postgres.connection import BackendConnection
 from gateway.backends.postgres.relay import unsafe_parameter
 from gateway.config import Limits
 from gateway.limits import SessionLimits
+from gateway.ops.observe import StatementTracker, command_rows, error_fields
 from gateway.protocol import messages
 from gateway.protocol.errors import (
     FEATURE_NOT_SUPPORTED,
@@ -100,6 +101,8 @@ class DataStatement:
     columns: list[tuple[str, PgType]] | None = None  # learned on the first Describe
     # Per output column, the mirror table's OID and the column's attnum, or (0, 0).
     origins: list[tuple[int, int]] = field(default_factory=list)
+    # The source's own dialect, sent as written (HogQL): no tree to bind into.
+    written: Translation | None = None
 
 
 @dataclass
@@ -140,7 +143,12 @@ class FederatedSession:
         limits: SessionLimits,
         *,
         max_message_size: int,
+        tracker: StatementTracker | None = None,
     ) -> None:
+        self.tracker = tracker
+        # Bytes sent to the client, and where the last ReadyForQuery ended in them.
+        self._sent = 0
+        self._answered = 0
         self.reader = reader
         self.writer = writer
         self.home = home
@@ -223,7 +231,14 @@ class FederatedSession:
         return decode_cstring(payload, "utf-8", "UTF8")
 
     def _send(self, data: bytes) -> None:
+        self._sent += len(data)
         self.writer.write(data)
+
+    def _rejected(self, error: PgError) -> PgError:
+        """The guard or the limits refuse a statement: the error to raise, noted as such."""
+        if self.tracker is not None:
+            self.tracker.rejected(error)
+        return error
 
     async def _reporting_errors(self, step: Awaitable[None]) -> None:
         """Run a step; an error of the statement (not FATAL) is reported as PostgreSQL would
@@ -240,7 +255,10 @@ class FederatedSession:
     async def _fail(self, error: PgError) -> None:
         """Report an error the way PostgreSQL would: the home transaction fails with it, and an
         extended-protocol batch is skipped up to its Sync."""
-        self._send(error.encode())
+        encoded = error.encode()
+        self._send(encoded)
+        if self.tracker is not None:
+            self.tracker.error(*error_fields(encoded[5:]))
         if self.home.status == b"T" or self.home_unsynced:
             await self._fail_home()
         self.skipping = True
@@ -262,15 +280,21 @@ class FederatedSession:
     # --- simple query ------------------------------------------------------------------------
     async def _simple_query(self, text: str) -> None:
         self.skipping = False
+        if self.tracker is not None:
+            self.tracker.query(text)
         await self._reporting_errors(self._run_statements(text))
         await self._sync()
 
     async def _run_statements(self, text: str) -> None:
-        if await self._dialect() == "hogql" and await self._run_hogql(text):
+        written = await self._written_translation(text)
+        if written is not None:
+            self._check_transaction()
+            portal = DataPortal(DataStatement(exp.Select(), [], text=text), written, [])
+            await self._run_data(portal, 0, describe=True)
             return
         verdict = self.guard.classify(text)
         if verdict.error is not None:
-            raise verdict.error
+            raise self._rejected(verdict.error)
         if not any(tree is not None for tree in verdict.statements):
             if self.home.status == b"E":
                 self._send(messages.EmptyQueryResponse.build())
@@ -318,14 +342,17 @@ class FederatedSession:
             elif tag in b"SN":
                 self._home_async(tag, payload)
 
-    async def _run_hogql(self, text: str) -> bool:
-        """Run the text as the source's own dialect (HogQL), untranslated. Statements that
-        parse as PostgreSQL and read none of the source's tables (SET, SHOW, catalog queries
-        of psql and BI tools) still go home: False for those. The text goes to the source
-        only, never to PostgreSQL, and the source checks it with the ClickHouse guard."""
+    async def _written_translation(self, text: str) -> Translation | None:
+        """When the session's dialect is the source's own (HogQL), the text to run as written.
+        Statements that parse as PostgreSQL and read none of the source's tables (SET, SHOW,
+        catalog queries of psql and BI tools) still go home: None for those, as for every
+        statement in the PostgreSQL dialect. The text goes to the source only, never to
+        PostgreSQL, and the source checks it with the ClickHouse guard."""
+        if await self._dialect() != "hogql":
+            return None
         verdict = self.guard.classify(text)
         if verdict.error is not None and verdict.error.sqlstate != "42601":
-            raise verdict.error  # PostgreSQL that the guard refuses stays refused
+            raise self._rejected(verdict.error)  # PostgreSQL the guard refuses stays refused
         if verdict.error is None:
             trees = [
                 (tree, statement)
@@ -338,14 +365,10 @@ class FederatedSession:
                     is Target.CATALOG
                     for tree, statement in trees
                 ):
-                    return False
+                    return None
             except PgError:
                 pass  # not a query PostgreSQL would run on the source: HogQL's to judge
-        self._check_transaction()
-        translation = self.source.passthrough(text)  # type: ignore[attr-defined]
-        portal = DataPortal(DataStatement(exp.Select(), [], text=text), translation, [])
-        await self._run_data(portal, 0, describe=True)
-        return True
+        return self.source.passthrough(text)  # type: ignore[attr-defined]
 
     async def _home_query(self, text: str) -> bool:
         """Run one statement on the home connection, relaying its answer. False if it failed."""
@@ -364,6 +387,11 @@ class FederatedSession:
     def _relay(self, tag: bytes, payload: bytes) -> None:
         if tag in b"SK":
             self._home_async(tag, payload)
+        elif self.tracker is not None:
+            if tag == b"C":
+                self.tracker.complete(command_rows(payload))
+            elif tag == b"E":
+                self.tracker.error(*error_fields(payload))
         self._send(messages.simple_message(tag, payload))
 
     def _home_async(self, tag: bytes, payload: bytes) -> None:
@@ -392,12 +420,17 @@ class FederatedSession:
     # --- Sync ------------------------------------------------------------------------------
     async def _sync(self) -> None:
         self.skipping = False
+        if self.tracker is not None:
+            self.tracker.sync()
         await self._sync_home()
         self.limits.finished()
         if self.home.status == b"I":
             self.limits.transaction_ended()
             self._drop_transaction_portals()
         self._send(messages.ReadyForQuery.build(status=self.home.status[0]))
+        if self.tracker is not None:
+            self.tracker.ready(self._sent - self._answered)
+            self._answered = self._sent
         await self.writer.drain()
 
     async def _sync_home(self) -> None:
@@ -442,9 +475,12 @@ class FederatedSession:
             raise ProtocolViolation(str(exc)) from None
         name = parsed.statement
         text = self._text(parsed.query + b"\0")
-        verdict = self.guard.classify(text)
-        if verdict.error is not None:
-            raise verdict.error
+        if self.tracker is not None:
+            self.tracker.parse(name, text)
+        written = await self._written_translation(text)
+        verdict = self.guard.classify(text) if written is None else None
+        if verdict is not None and verdict.error is not None:
+            raise self._rejected(verdict.error)
         if name and name in self.statements:
             raise PgError(
                 DUPLICATE_PREPARED_STATEMENT,
@@ -452,7 +488,15 @@ class FederatedSession:
             )
         error = self.limits.admit_statement(name)
         if error is not None:
-            raise error
+            raise self._rejected(error)
+        if written is not None:
+            self.statements.forget(name)
+            self.statements.data[name] = DataStatement(
+                exp.Select(), list(parsed.param_types), text=text, written=written
+            )
+            self._send(messages.ParseComplete.build())
+            return
+        assert verdict is not None
         trees = [tree for tree in verdict.statements if tree is not None]
         if len(trees) > 1:
             raise PgError("42601", "cannot insert multiple commands into a prepared statement")
@@ -478,6 +522,8 @@ class FederatedSession:
         except messages.MalformedMessage as exc:
             raise ProtocolViolation(str(exc)) from None
         statement = self.statements.data.get(bound.statement)
+        if self.tracker is not None:
+            self.tracker.bind(bound.portal, bound.statement)
         if bound.portal and bound.portal in self.portals:
             raise PgError(
                 DUPLICATE_CURSOR,
@@ -485,7 +531,7 @@ class FederatedSession:
             )
         error = self.limits.admit_portal(bound.portal)
         if error is not None:
-            raise error
+            raise self._rejected(error)
         self.portals.forget(bound.portal)
         if statement is None:
             if bound.statement not in self.statements.catalog:
@@ -498,6 +544,18 @@ class FederatedSession:
                 self.portals.catalog.add(bound.portal)
             return
         values = [p.data if p.length >= 0 else None for p in bound.params]
+        if statement.written is not None:
+            if values:
+                raise PgError(
+                    FEATURE_NOT_SUPPORTED,
+                    "HogQL sent as written takes no bound parameters",
+                    hint="Write the values into the query, or use the PostgreSQL dialect.",
+                )
+            self.portals.data[bound.portal] = DataPortal(
+                statement, statement.written, list(bound.result_formats)
+            )
+            self._send(messages.BindComplete.build())
+            return
         tree = params.bind(statement.tree, statement.param_types, bound.param_formats, values)
         key = (statement.text, tuple(statement.param_types), tuple(bound.param_formats), *values)
         translation = self.source.translate(tree, self._time_zone, key)
@@ -534,6 +592,9 @@ class FederatedSession:
         await self._forward(messages.simple_message(b"D", payload), b"D")
 
     async def _statement_columns(self, statement: DataStatement) -> list[tuple[str, PgType]]:
+        if statement.columns is None and statement.written is not None:
+            result = await self.source.describe(statement.written, self._limits)
+            statement.columns = _columns(result, statement.written, self._time_zone)
         if statement.columns is None:
             probes = params.probe_values(statement.param_types)
             tree = params.bind(statement.tree, statement.param_types, [], probes)
@@ -553,6 +614,8 @@ class FederatedSession:
             execute = messages.Execute.parse(payload)
         except messages.MalformedMessage as exc:
             raise ProtocolViolation(str(exc)) from None
+        if self.tracker is not None:
+            self.tracker.execute(execute.portal)
         portal = self.portals.data.get(execute.portal)
         if portal is None:
             if execute.portal not in self.portals.catalog:
@@ -570,6 +633,8 @@ class FederatedSession:
         names = self.statements if kind == b"S" else self.portals
         if kind not in (b"S", b"P"):
             raise ProtocolViolation("invalid CLOSE message subtype")
+        if self.tracker is not None:
+            self.tracker.close(kind, name)
         if name in names.catalog:
             names.forget(name)
             await self._forward(messages.simple_message(b"C", payload), b"C")
@@ -608,7 +673,7 @@ class FederatedSession:
         """Run a data portal, or continue a suspended one, sending its rows."""
         error = self.limits.admit_query()
         if error is not None:
-            raise error
+            raise self._rejected(error)
         if portal.pending is None:
             if max_rows > 0:
                 # A row count means the client fetches in pieces (a JDBC fetch size): fetch the
@@ -739,6 +804,8 @@ class FederatedSession:
         self._complete(portal.sent, portal.truncated)
 
     def _complete(self, count: int, truncated: bool) -> None:
+        if self.tracker is not None:
+            self.tracker.complete(count)
         if truncated:
             self._send(
                 notice(

@@ -12,12 +12,19 @@ from collections.abc import Callable
 
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.catalog.manager import CatalogManager
-from gateway.config import Config
+from gateway.config import Config, ConfigError, load_effective_config
 from gateway.federation import DataSource
 from gateway.http.server import HttpServer
 from gateway.limits import QueryActivity
+from gateway.ops import logging as ops_logging
+from gateway.ops import reload as reload_ops
+from gateway.ops import shutdown as shutdown_ops
+from gateway.ops.audit import AuditLog
+from gateway.ops.masking import SecretsOf
+from gateway.ops.metrics import AUTH_REFUSED, GatewayMetrics
+from gateway.ops.observe import Observer
 from gateway.protocol import tls as tls_files
-from gateway.protocol.errors import TOO_MANY_CONNECTIONS, PgError
+from gateway.protocol.errors import CANNOT_CONNECT_NOW, TOO_MANY_CONNECTIONS, PgError
 from gateway.protocol.startup import TlsSettings
 from gateway.routing.guard import Guard
 from gateway.session import ClientSession, new_cancel_key
@@ -28,7 +35,7 @@ log = logging.getLogger(__name__)
 class Gateway:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.tls = self._load_tls()
+        self.tls = self.load_tls(config)
         self.pools = {
             name: PostgresPool(source)
             for name, source in config.sources.items()
@@ -40,15 +47,27 @@ class Gateway:
         self.catalogs = CatalogManager(config, self)
         self.guard = Guard("postgres")
         self.activity = QueryActivity()
+        # Every statement's record goes to the metrics and, when configured, the audit log.
+        self.observer = Observer()
+        self.metrics = GatewayMetrics(self)
+        self.observer.add(self.metrics.statement)
+        self.audit = AuditLog(config.audit) if config.audit.path is not None else None
+        # Log lines mask the running config's secrets, a reloaded config's included.
+        ops_logging.mask_secrets_of(SecretsOf(lambda: self.config))
+        if self.audit is not None:
+            self.observer.add(self.audit.write)
         self._sessions: dict[int, ClientSession] = {}
         self._connections = 0
         self._server: asyncio.Server | None = None
         self.http = HttpServer(self) if config.http.enabled else None
         # Cancel tasks run detached from any session; keep them referenced until done.
         self._background: set[asyncio.Future[None]] = set()
+        self._reload_lock = asyncio.Lock()
+        # Set when a shutdown began: sessions still authenticating are turned away.
+        self.draining = False
 
-    def _load_tls(self) -> TlsSettings | None:
-        server = self.config.server
+    def load_tls(self, config: Config) -> TlsSettings | None:
+        server = config.server
         if server.tls == "off":
             return None
         if server.tls_cert and server.tls_key:
@@ -88,11 +107,14 @@ class Gateway:
         for pool in self.pools.values():
             pool.close()
         await self.catalogs.close()
+        if self.audit is not None:
+            self.audit.close()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections += 1
         try:
             if self._connections > self.config.server.max_client_connections:
+                self.metrics.session(tls=False, auth=AUTH_REFUSED)  # refused before any TLS
                 writer.write(
                     PgError(
                         TOO_MANY_CONNECTIONS, "sorry, too many clients already", severity="FATAL"
@@ -112,8 +134,57 @@ class Gateway:
         finally:
             self._connections -= 1
 
+    @property
+    def connections(self) -> int:
+        return self._connections
+
+    # --- reload and shutdown ---------------------------------------------------------------
+    async def reload(self) -> str:
+        """Re-read the config and apply it (gateway/ops/reload.py); returns what changed. An
+        invalid config raises ConfigError and the old one stays in force. The outcome is logged
+        and recorded under state_dir for `metahog reload`."""
+        async with self._reload_lock:
+            changes, error = None, None
+            try:
+                if self.config.path is None:
+                    raise ConfigError("the gateway was not started from a config file")
+                changes = await reload_ops.apply(self, load_effective_config(self.config.path))
+            except ConfigError as exc:
+                error = exc
+            outcome = reload_ops.describe_outcome(error, changes)
+            reload_ops.record_outcome(self.config.server.state_dir, outcome)
+            if error is not None:
+                log.error("%s; the old config stays in force", outcome.message)
+                raise error
+            log.info("%s", outcome.message)
+            return outcome.message
+
+    def reload_soon(self) -> None:
+        """Reload in the background (SIGHUP); the outcome is logged."""
+        task = asyncio.ensure_future(self._reload_quietly())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _reload_quietly(self) -> None:
+        try:
+            await self.reload()
+        except ConfigError:
+            pass  # logged by reload
+
+    async def shutdown(self, hurry: asyncio.Event) -> None:
+        """Stop listening, let running statements finish (gateway/ops/shutdown.py), close."""
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+        await shutdown_ops.drain(self, self.config.server.shutdown_timeout, hurry)
+        await self.close()
+
     # --- cancel keys -----------------------------------------------------------------------
     def register(self, session: ClientSession) -> tuple[int, int]:
+        if self.draining:
+            raise PgError(
+                CANNOT_CONNECT_NOW, "the database system is shutting down", severity="FATAL"
+            )
         pid, secret = new_cancel_key(self._sessions)
         self._sessions[pid] = session
         return pid, secret
@@ -129,7 +200,9 @@ class Gateway:
             session.secret.to_bytes(4, "big"), secret.to_bytes(4, "big")
         ):
             log.info("ignored cancel request with an unknown key")
+            self.metrics.cancel(matched=False)
             return
+        self.metrics.cancel(matched=True)
         task = asyncio.ensure_future(session.cancel())
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -149,12 +222,21 @@ async def serve_until_signalled(config: Config, banner: Callable[[int], str]) ->
         print(
             f"metahog HTTP on {config.http.host}:{gateway.http.port}", file=sys.stderr, flush=True
         )
-    stop = asyncio.Event()
+    # A second SIGTERM or SIGINT cuts the shutdown's wait short.
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, lambda: hurry.set() if stop.is_set() else stop.set())
+    loop.add_signal_handler(signal.SIGHUP, gateway.reload_soon)
+    pid_file = reload_ops.write_pid_file(config.server.state_dir)
     serving = asyncio.create_task(gateway.serve_forever())
-    await stop.wait()
-    serving.cancel()
-    await gateway.close()
+    watching = asyncio.create_task(reload_ops.watch_files(gateway))
+    try:
+        await stop.wait()
+        watching.cancel()
+        await gateway.shutdown(hurry)
+        serving.cancel()
+    finally:
+        reload_ops.remove_pid_file(pid_file)
+    log.info("shut down")
     return 0

@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Container
 from typing import TYPE_CHECKING
 
+from gateway.admin.console import AdminConsole, check_admin
 from gateway.backends.hogql.source import HogQLSource
 from gateway.backends.postgres.connection import BackendConnection
 from gateway.backends.postgres.relay import (
@@ -20,14 +22,19 @@ from gateway.backends.postgres.relay import (
     python_codec,
     unsafe_parameter,
 )
-from gateway.config import Limits
+from gateway.config import ADMIN_DATABASE, Limits
 from gateway.federation import FederatedSession
 from gateway.limits import SessionLimits
+from gateway.ops import metrics
+from gateway.ops.logging import SESSION
+from gateway.ops.observe import SessionIdentity, StatementTracker
+from gateway.ops.shutdown import end_if_idle
 from gateway.protocol import messages
 from gateway.protocol.errors import (
     INSUFFICIENT_PRIVILEGE,
     INVALID_AUTHORIZATION,
     INVALID_CATALOG_NAME,
+    INVALID_PASSWORD,
     PROTOCOL_VIOLATION,
     PgError,
     notice,
@@ -120,11 +127,24 @@ class ClientSession:
             address = writer.get_extra_info("peername")
             peer = f"{address[0]}:{address[1]}" if isinstance(address, tuple) else str(address)
         self.peer = peer
+        # What the admin console shows of the session; its StatementTracker keeps the
+        # statement's state current.
+        self.user: str | None = None
+        self.source: str | None = None
+        self.application_name = ""
+        self.tls = False
+        self._state = "idle"
+        self.current_statement: str | None = None
+        self.statement_started: float | None = None
+        self._cancel_request = False
 
     async def run(self) -> None:
+        SESSION.set(self)  # log lines of this session carry its id (gateway/ops/logging.py)
+        failure: PgError | None = None
         try:
             await self._run()
         except PgError as error:
+            failure = error
             self._write(error.encode())
         except ConnectionClosed:
             pass
@@ -137,11 +157,39 @@ class ClientSession:
         except (ConnectionError, OSError, asyncio.IncompleteReadError) as exc:
             log.debug("client %s: connection lost: %s", self.peer, exc)
         finally:
+            self._count(failure)
             try:
                 await asyncio.wait_for(self.writer.drain(), 5)
             except Exception:
                 pass
             self.writer.close()
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._state = value
+        # In a shutdown, a session ends as soon as its statement has, before it can start
+        # another (gateway/ops/shutdown.py); once the answer queued now is written.
+        if value != "active" and self.gateway.draining:
+            asyncio.get_running_loop().call_soon(end_if_idle, self)
+
+    def _count(self, failure: PgError | None) -> None:
+        """Count the session by its authentication outcome; internal sessions (the HTTP API) and
+        cancel requests are not client sessions."""
+        if self.login is not None or self._cancel_request:
+            return
+        if self.pid:
+            outcome = metrics.AUTH_OK
+        elif failure is not None:
+            failed = failure.sqlstate == INVALID_PASSWORD
+            outcome = metrics.AUTH_FAILED if failed else metrics.AUTH_REFUSED
+        else:
+            outcome = metrics.AUTH_ABANDONED
+        self.gateway.metrics.session(self.tls, outcome)
+        log.debug("client %s: session ended (authentication: %s)", self.peer, outcome)
 
     def _write(self, data: bytes) -> None:
         if not self.writer.is_closing():
@@ -154,21 +202,42 @@ class ClientSession:
                 self.reader, self.writer, self.gateway.tls, config.server.tls == "require"
             )
             if isinstance(request, CancelTarget):
+                self._cancel_request = True
                 self.gateway.cancel(request.pid, request.secret)
                 return
+            self.user, self.source = request.user, request.database
+            self.application_name = request.params.get("application_name", "")
+            self.tls = request.tls
             own_key = None if self.login else await self._authenticate(request)
+        if request.database == ADMIN_DATABASE and self.login is None:
+            await self._run_console(request)
+            return
         if own_key is not None:
             await self.gateway.catalogs.logged_in(request.database, own_key)
         pool = self._route(request, own_key is not None)
+        # Looked up with the pool, before any wait: a reload may remove the source meanwhile,
+        # and the session keeps what it started with.
+        data_source = own_key or self.gateway.data_sources.get(request.database)
         self._write(messages.authentication(messages.AUTH_OK))
         settings, refused = client_settings(request.params)
-        backend = await pool.acquire()
+        waiting = time.monotonic()
+        try:
+            backend = await pool.acquire()
+        finally:  # a wait that timed out counts too: it is the longest
+            self.gateway.metrics.waited(pool.source.name, time.monotonic() - waiting)
+        tracker: StatementTracker | None = None
         try:
             await self._attach(request, backend, settings, refused)
+            tracker = StatementTracker(
+                self.gateway.observer,
+                SessionIdentity(
+                    self.pid, request.user, request.database, self.application_name, self.peer
+                ),
+                self,
+            )
             user = config.user(request.user)
             limits = pool.source.limits.combine(user.limits) if user else pool.source.limits
             session_limits = SessionLimits(limits, request.user, self.gateway.activity)
-            data_source = own_key or self.gateway.data_sources.get(request.database)
             if data_source is not None:
                 self.federated = FederatedSession(
                     self.reader,
@@ -178,6 +247,7 @@ class ClientSession:
                     self.gateway.guard,
                     session_limits,
                     max_message_size=config.server.max_message_size,
+                    tracker=tracker,
                 )
                 self._log_connected(request)
                 await self.federated.run()
@@ -196,10 +266,13 @@ class ClientSession:
                 self.gateway.guard.check,
                 session_limits,
                 gateway_timeout_ms=_gateway_timeout(limits, pool.source.statement_timeout_ms),
+                tracker=tracker,
             )
             self._log_connected(request)
             await self.relay.run()
         finally:
+            if tracker is not None:
+                tracker.end()
             self.gateway.forget(self)
             await pool.release(backend)
 
@@ -276,17 +349,34 @@ class ClientSession:
                     severity="WARNING",
                 )
             )
-        reported = dict(_FALLBACKS)
-        reported.update(backend.parameters)
-        for name in REPORTED_PARAMETERS:
-            if name not in reported:
-                reported[name] = ""
-        for name, value in reported.items():
-            self._write(client_parameter_status(name, value, request.user))
+        self._report_parameters(backend.parameters, request.user)
         self.pid, self.secret = self.gateway.register(self)
         self._write(messages.BackendKeyData.build(pid=self.pid, secret=self.secret))
         self._write(messages.ReadyForQuery.build(status=ord(backend.status)))
         await self.writer.drain()
+
+    def _report_parameters(self, parameters: dict[str, str], user: str) -> None:
+        reported = dict(_FALLBACKS)
+        reported.update(parameters)
+        for name in REPORTED_PARAMETERS:
+            if name not in reported:
+                reported[name] = ""
+        for name, value in reported.items():
+            self._write(client_parameter_status(name, value, user))
+
+    async def _run_console(self, request: StartupRequest) -> None:
+        """The admin console (gateway/admin): no source, no backend connection."""
+        check_admin(self.gateway.config.user(request.user))
+        self._write(messages.authentication(messages.AUTH_OK))
+        self._report_parameters({}, request.user)
+        self.pid, self.secret = self.gateway.register(self)
+        try:
+            self._write(messages.BackendKeyData.build(pid=self.pid, secret=self.secret))
+            self._write(messages.ReadyForQuery.build(status=ord("I")))
+            self._log_connected(request)
+            await AdminConsole(self).run()
+        finally:
+            self.gateway.forget(self)
 
     async def cancel(self) -> None:
         if self.relay is not None:

@@ -18,7 +18,7 @@ import pytest
 from gateway.embedded.postgres import LocalPostgres, free_port
 from gateway.protocol.scram import make_verifier
 
-pytest_plugins = ["tests.clickhouse_fixtures"]
+pytest_plugins = ["tests.clickhouse_fixtures", "tests.source_fixtures"]
 
 # Credentials of the fixtures; none of them is a real secret.
 READER_PASSWORD = "reader-pw"
@@ -209,7 +209,10 @@ dsn = "{pg.dsn("reader", READER_PASSWORD, "otherdb", sslmode="disable")}"
     return path
 
 
-def start_gateway(config_path: Path, port: int, directory: Path) -> GatewayProcess:
+def start_gateway(
+    config_path: Path, port: int, directory: Path, log_level: str | None = "debug"
+) -> GatewayProcess:
+    """Start `metahog serve`; `log_level` None leaves the level to the config's [logging]."""
     log_path = directory / "gateway.log"
     log_file = open(log_path, "wb")
     process = subprocess.Popen(
@@ -220,8 +223,7 @@ def start_gateway(config_path: Path, port: int, directory: Path) -> GatewayProce
             "serve",
             "--config",
             str(config_path),
-            "--log-level",
-            "debug",
+            *(["--log-level", log_level] if log_level else []),
         ],
         stdout=log_file,
         stderr=subprocess.STDOUT,
@@ -247,14 +249,17 @@ def gateway_factory(pg: LocalPostgres) -> Iterator:
     started: list[GatewayProcess] = []
 
     def make(
-        server: dict | None = None, sources_extra: str = "", users_extra: str = ""
+        server: dict | None = None,
+        sources_extra: str = "",
+        users_extra: str = "",
+        log_level: str | None = "debug",
     ) -> GatewayProcess:
         directory = Path(tempfile.mkdtemp(prefix="metahog-gw-"))
         # A private catalog cluster runs as the unprivileged `postgres` user, under state_dir.
         directory.chmod(0o711)
         port = free_port()
         config = write_config(pg, directory, port, server, sources_extra, users_extra)
-        gateway = start_gateway(config, port, directory)
+        gateway = start_gateway(config, port, directory, log_level)
         started.append(gateway)
         return gateway
 

@@ -18,7 +18,6 @@ import pytest
 
 from gateway.backends.hogql.source import HogQLSource
 from gateway.config import ConfigError, Limits, parse_config
-from gateway.federation import FederatedSession
 from tests.clickhouse_fixtures import connect, psql
 from tests.conftest import GatewayProcess
 from tests.posthog_standin import API_KEY, PROJECT_ID, PostHogStandIn, events, persons
@@ -380,14 +379,6 @@ def test_hogql_passthrough_runs_as_written(posthog, tmp_path):
         asyncio.run(run("SELECT nosuchcolumn FROM events"))
 
 
-# Through the gateway: needs the session to learn the dialect (see the report of issue 5: the
-# proposed FederatedSession._run_hogql, and metahog.dialect in the SET allow-list).
-needs_session_dialect = pytest.mark.skipif(
-    not hasattr(FederatedSession, "_run_hogql"),
-    reason="the federated session does not pass HogQL through yet",
-)
-
-
 @pytest.fixture(scope="module")
 def hogql_gateway(gateway_factory, catalog_dsn, posthog) -> GatewayProcess:
     sources = hogql_source("posthog", posthog.url)
@@ -396,7 +387,6 @@ def hogql_gateway(gateway_factory, catalog_dsn, posthog) -> GatewayProcess:
     return gateway_factory(sources_extra=sources)
 
 
-@needs_session_dialect
 def test_set_metahog_dialect_passes_hogql_through(hogql_gateway):
     out = psql(
         hogql_gateway,
@@ -434,7 +424,23 @@ def test_set_metahog_dialect_passes_hogql_through(hogql_gateway):
         assert conn.execute("select count() from events").fetchone() == (len(EVENTS),)
 
 
-@needs_session_dialect
+def test_hogql_as_written_over_the_extended_protocol(hogql_gateway):
+    """JDBC and BI tools send every statement with Parse/Bind/Execute; psycopg does so for
+    binary results and prepared statements."""
+    query = "select properties.$browser, count() from events group by 1 order by 1"
+    with connect(hogql_gateway, "posthog") as conn:
+        conn.execute("set metahog.dialect = 'hogql'")
+        assert conn.execute(query, binary=True).fetchall() == [("Chrome", 600), ("Firefox", 600)]
+        for _ in range(3):  # prepared on the server from the second run
+            assert conn.execute(query, prepare=True).fetchall()[0] == ("Chrome", 600)
+        with pytest.raises(psycopg.errors.FeatureNotSupported, match="no bound parameters"):
+            conn.execute("select count() from events where event = %s", ["signup"])
+        # A catalog statement in the extended protocol still goes home.
+        assert conn.execute(
+            "select current_setting('metahog.dialect')", binary=True
+        ).fetchone() == ("hogql",)
+
+
 def test_source_dialect_hogql_keeps_catalog_queries_at_home(hogql_gateway):
     assert " events " in psql(hogql_gateway, "-c", r"\dt", database="posthog_hogql")
     out = psql(
@@ -447,7 +453,6 @@ def test_source_dialect_hogql_keeps_catalog_queries_at_home(hogql_gateway):
     assert out.splitlines() == ["$autocapture|400", "$pageview|400", "signup|400"]
 
 
-@needs_session_dialect
 @pytest.mark.parametrize(
     "sql, sqlstate",
     [

@@ -22,7 +22,7 @@ from gateway.backends.hogql.source import HogQLSource
 from gateway.backends.postgres.pool import PostgresPool
 from gateway.catalog.private import PrivateCatalogServer
 from gateway.catalog.shadow import ShadowCatalog
-from gateway.config import BackendAddress, Config
+from gateway.config import BackendAddress, Config, SourceConfig
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
@@ -41,6 +41,7 @@ class CatalogManager:
         self.gateway = gateway
         self.shadows: dict[str, ShadowCatalog] = {}
         self._private: PrivateCatalogServer | None = None
+        self._admin: BackendAddress | None = None  # the catalog server, once started
         self._task: asyncio.Task[None] | None = None
         self._pending: dict[str, asyncio.Task[bool]] = {}
         # Passthrough sources without a key of their own: the view of the latest user whose
@@ -54,36 +55,52 @@ class CatalogManager:
         ]
 
     async def start(self) -> None:
-        if not self.sources:
-            return
-        admin = await self._admin_address()
         for name in self.sources:
-            source_config = self.config.sources[name]
-            try:
-                source: ClickHouseSource | HogQLSource = (
-                    HogQLSource(source_config)
-                    if source_config.kind == "hogql"
-                    else ClickHouseSource(source_config)
-                )
-            except ClickHouseError as exc:
-                raise StartupError(f"source {name}: {exc.message}") from None
-            source.on_stale = lambda name=name: self.refresh_soon(name)
-            shadow = ShadowCatalog(admin, name)
-            self.gateway.data_sources[name] = source
-            self.shadows[name] = shadow
-            if source.reads_own_schema:
-                await self.refresh(name, create=True)
-            else:
-                # A passthrough source without a key of its own: its users' keys read the
-                # schema when they log in (`logged_in`); until then the last mirror stays.
-                await self._sync_existing(name)
-            home = replace(
-                source_config, kind="postgres", backend=shadow.reader, clickhouse=None, hogql=None
+            await self.add_source(name, self.config.sources[name])
+
+    async def add_source(self, name: str, source_config: SourceConfig) -> None:
+        """Start serving one ClickHouse or HogQL source: its data source, its shadow catalog and
+        the pool of connections to that catalog. At start-up, and when a reload adds it."""
+        admin = await self._admin_address()
+        try:
+            source: ClickHouseSource | HogQLSource = (
+                HogQLSource(source_config)
+                if source_config.kind == "hogql"
+                else ClickHouseSource(source_config)
             )
-            self.gateway.pools[name] = PostgresPool(home)
-        self._task = asyncio.create_task(self._refresh_forever())
+        except ClickHouseError as exc:
+            raise StartupError(f"source {name}: {exc.message}") from None
+        source.on_stale = lambda name=name: self.refresh_soon(name)
+        shadow = ShadowCatalog(admin, name)
+        self.gateway.data_sources[name] = source
+        self.shadows[name] = shadow
+        self._readers.pop(name, None)
+        if getattr(source, "reads_own_schema", True):  # only passthrough sources may not
+            await self.refresh(name, create=True)
+        else:
+            # A passthrough source without a key of its own: its users' keys read the
+            # schema when they log in (`logged_in`); until then the last mirror stays.
+            await self._sync_existing(name)
+        home = replace(
+            source_config, kind="postgres", backend=shadow.reader, clickhouse=None, hogql=None
+        )
+        self.gateway.pools[name] = PostgresPool(home)
+        if self._task is None:
+            self._task = asyncio.create_task(self._refresh_forever())
+
+    def remove_source(self, name: str) -> None:
+        """Stop serving a source to new sessions. Sessions that hold it keep it; its mirror stays
+        in the catalog server for a source added again under the same name."""
+        self.shadows.pop(name, None)
+        self._readers.pop(name, None)
+        self.gateway.data_sources.pop(name, None)
 
     async def _admin_address(self) -> BackendAddress:
+        if self._admin is None:
+            self._admin = await self._start_catalog_server()
+        return self._admin
+
+    async def _start_catalog_server(self) -> BackendAddress:
         if self.config.catalog.dsn is not None:
             return self.config.catalog.dsn
         directory = self.config.server.state_dir / "catalog"
@@ -116,6 +133,8 @@ class CatalogManager:
 
     async def refresh(self, name: str, *, create: bool = False) -> bool:
         """Mirror the source's tables now. False (and a logged reason) if that failed."""
+        if name not in self.shadows:
+            return False  # removed by a reload
         source = self._readers.get(name) or self.gateway.data_sources[name]
         if not getattr(source, "reads_own_schema", True) and name not in self._readers:
             return False  # no key to read it with yet

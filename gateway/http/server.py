@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from gateway.http import health
+from gateway.http import direct_query, health, metrics, source_admin
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
@@ -20,7 +20,12 @@ log = logging.getLogger(__name__)
 GATEWAY: web.AppKey[Gateway] = web.AppKey("gateway")
 
 Installer = Callable[[web.Application, "Gateway"], None]
-ENDPOINTS: tuple[Installer, ...] = (health.install,)
+ENDPOINTS: tuple[Installer, ...] = (
+    health.install,
+    metrics.install,
+    direct_query.install,
+    source_admin.install,
+)
 
 
 def build_app(gateway: Gateway) -> web.Application:

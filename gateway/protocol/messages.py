@@ -36,6 +36,8 @@ from construct import (
 
 _HEADER = struct.Struct("!cI")
 _LENGTH = struct.Struct("!I")
+_LENGTH_SIGNED = struct.Struct("!i")
+_INT16 = struct.Struct("!h")
 
 CString = NullTerminated(GreedyBytes)
 
@@ -115,6 +117,7 @@ Bind = Message(
     ),
 )
 Execute = Message("Execute", b"E", Struct("portal" / CString, "max_rows" / Int32ub))
+Describe = Message("Describe", b"D", Struct("kind" / Byte, "name" / CString))
 Sync = Message("Sync", b"S")
 Flush = Message("Flush", b"H")
 Terminate = Message("Terminate", b"X")
@@ -172,7 +175,8 @@ RowDescription = Message(
         )
     ),
 )
-# DataRow is not declared here: rows are the hot path (see backends/clickhouse/rows.py).
+# DataRow is not declared with construct: rows are the hot path (see
+# backends/clickhouse/rows.py for encoding, parse_data_row below for decoding).
 NegotiateProtocolVersion = Message(
     "NegotiateProtocolVersion",
     b"v",
@@ -208,6 +212,29 @@ def parse_fields(parsed: Container) -> dict[str, str]:
     """Error and notice fields by their one-letter code. Values are decoded leniently because a
     backend speaks the client's encoding, which need not be UTF-8."""
     return {chr(f.code): f.value.decode("utf-8", "replace") for f in parsed.fields if f.code}
+
+
+def parse_data_row(payload: bytes) -> list[bytes | None]:
+    """The column values of a DataRow body (None for NULL), without construct: it runs per row."""
+    try:
+        (count,) = _INT16.unpack_from(payload, 0)
+        values: list[bytes | None] = []
+        offset = 2
+        for _ in range(count):
+            (length,) = _LENGTH_SIGNED.unpack_from(payload, offset)
+            offset += 4
+            if length < 0:
+                values.append(None)
+                continue
+            if offset + length > len(payload):
+                raise MalformedMessage("malformed DataRow message")
+            values.append(payload[offset : offset + length])
+            offset += length
+    except struct.error:
+        raise MalformedMessage("malformed DataRow message") from None
+    if offset != len(payload):
+        raise MalformedMessage("malformed DataRow message")
+    return values
 
 
 def simple_message(tag: bytes, payload: bytes = b"") -> bytes:

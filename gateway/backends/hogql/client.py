@@ -64,6 +64,7 @@ class PostHogClient:
         max_retries: int = 4,
         max_retry_wait: float = 30.0,
         key_owner: str = "the source's api_key",
+        request_timeout: float = REQUEST_TIMEOUT_S,
     ) -> None:
         parts = urlsplit(host)
         self._https = parts.scheme == "https"
@@ -71,6 +72,9 @@ class PostHogClient:
         self._prefix = parts.path.rstrip("/") + f"/api/projects/{project_id}/query/"
         self._key = api_key
         self._key_owner = key_owner  # where a refused key came from, for the hint
+        # One HTTP request's bound. A worker thread makes it, and cancelling the awaiting task
+        # does not stop the thread: this is what frees it.
+        self.request_timeout = request_timeout
         self.source = source
         self.project_id = project_id
         self.max_retries = max_retries
@@ -167,7 +171,7 @@ class PostHogClient:
 
     def _blocking_request(self, method: str, path: str, body: dict[str, Any] | None) -> _Answer:
         kind = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-        connection = kind(self._netloc, timeout=REQUEST_TIMEOUT_S)
+        connection = kind(self._netloc, timeout=self.request_timeout)
         headers = {
             "Authorization": f"Bearer {self._key.reveal()}",
             "Accept": "application/json",

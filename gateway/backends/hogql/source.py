@@ -222,6 +222,12 @@ class HogQLSource:
             raise PgError("42601", "empty HogQL query")
         if ";" in query and not _quoted_semicolons_only(query):
             raise PgError("42601", "cannot run multiple HogQL statements in one query")
+        if _PARAMETER.search(query):
+            raise PgError(
+                FEATURE_NOT_SUPPORTED,
+                "HogQL sent as written takes no bound parameters",
+                hint="Write the values into the query, or use the PostgreSQL dialect.",
+            )
         # PostHog's guards plus ours: HogQL is ClickHouse SQL with property paths, so the
         # ClickHouse guard judges it (writes, table functions, SETTINGS, FORMAT, INTO OUTFILE).
         # `$` starts property names, which sqlglot's tokenizer cannot read: for the check
@@ -370,6 +376,7 @@ def _outer_limit(tree: exp.Expression) -> tuple[int | None, int, exp.Expression]
 
 
 _PROPERTY_NAME = re.compile(r"\.(\$[A-Za-z0-9_$]*)")
+_PARAMETER = re.compile(r"(?<![\w.$'`\"])\$\d+\b")  # $1, as a driver binds it
 
 
 def _quoted_semicolons_only(query: str) -> bool:

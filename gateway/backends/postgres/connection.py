@@ -46,10 +46,16 @@ class BackendUnavailable(PgError):
         super().__init__(SQLCLIENT_UNABLE_TO_ESTABLISH, message, severity="FATAL")
 
 
-def read_only_options(statement_timeout_ms: int) -> str:
+def read_only_options(statement_timeout_ms: int, schema: str | None = None) -> str:
     """Start-up `options` that become the session's reset values, so that DISCARD ALL and
-    RESET ALL return to them rather than to the server's defaults."""
-    return f"-c default_transaction_read_only=on -c statement_timeout={int(statement_timeout_ms)}"
+    RESET ALL return to them rather than to the server's defaults. `schema` (a name the config
+    checked: no spaces, quotes or backslashes) becomes the search_path, quoted so its case
+    stays."""
+    timeout = int(statement_timeout_ms)
+    options = f"-c default_transaction_read_only=on -c statement_timeout={timeout}"
+    if schema is not None:
+        options += f' -c search_path="{schema}"'
+    return options
 
 
 class BackendConnection:

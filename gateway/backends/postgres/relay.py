@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from gateway.backends.postgres.connection import BackendConnection
 from gateway.limits import SessionLimits
+from gateway.ops.observe import StatementTracker, command_rows, error_fields
 from gateway.protocol import messages
 from gateway.protocol.errors import (
     FEATURE_NOT_SUPPORTED,
@@ -49,8 +50,9 @@ _SYNC = ord("S")
 # Copy-in messages outside copy-in mode are ignored by PostgreSQL; the gateway never enters
 # copy-in mode, so it drops them rather than forwarding them.
 _COPY_IN = frozenset(b"dcf")
-# Backend messages the relay must look at; everything else passes untouched.
-_WATCHED = frozenset(b"ZESGW")
+# Backend messages the relay must look at; everything else passes untouched. CommandComplete
+# carries the row count a statement's record reports: one message per statement, not per row.
+_WATCHED = frozenset(b"ZESGWC")
 # With a row limit, rows (DataRow, CopyData) and CommandComplete are counted and may be cut.
 _WATCHED_WITH_ROW_LIMIT = _WATCHED | frozenset(b"DdC")
 
@@ -94,11 +96,18 @@ class PostgresRelay:
         check: StatementCheck,
         limits: SessionLimits | None = None,
         gateway_timeout_ms: int | None = None,
+        tracker: StatementTracker | None = None,
     ) -> None:
         self.client = client
         self.backend = backend
         self.check = check
         self.limits = limits
+        self.tracker = tracker
+        # Bytes received from the backend, and where the last ReadyForQuery ended in them: a
+        # statement's answer is what lies between two ReadyForQuery messages.
+        self._received = 0
+        self._answered = 0
+        self._ready_at = 0
         self._max_rows = limits.limits.max_rows if limits else None
         self._watched_tags = _WATCHED if self._max_rows is None else _WATCHED_WITH_ROW_LIMIT
         self._rows = 0
@@ -350,7 +359,10 @@ class PostgresRelay:
         return decode_cstring(raw, self.client.codec)
 
     def _query(self, payload: bytes) -> bytes:
-        error = self.check(self._decode(payload))
+        text = self._decode(payload)
+        if self.tracker is not None:
+            self.tracker.query(text)
+        error = self.check(text)
         if error is None and self.limits is not None:
             error = self.limits.admit_query()
         if error is not None:
@@ -364,7 +376,10 @@ class PostgresRelay:
             parsed = messages.Parse.parse(message[5:])
         except messages.MalformedMessage as exc:
             raise ProtocolViolation(str(exc)) from None
-        error = self.check(self._decode(parsed.query + b"\0"))
+        text = self._decode(parsed.query + b"\0")
+        if self.tracker is not None:
+            self.tracker.parse(parsed.statement, text)
+        error = self.check(text)
         if error is None and self.limits is not None:
             error = self.limits.admit_statement(parsed.statement)
         self.backend.unsynced = True
@@ -374,11 +389,18 @@ class PostgresRelay:
 
     def _execute(self, message: bytes) -> bytes:
         self.backend.unsynced = True
+        if self.tracker is not None:
+            self.tracker.execute(message[5 : message.find(b"\0", 5)])
         error = self.limits.admit_query() if self.limits is not None else None
         return message if error is None else self._reject_extended(error)
 
     def _bind(self, message: bytes) -> bytes:
         self.backend.unsynced = True
+        if self.tracker is not None:
+            portal_end = message.find(b"\0", 5)
+            statement_end = message.find(b"\0", portal_end + 1)
+            if 0 < portal_end < statement_end:
+                self.tracker.bind(message[5:portal_end], message[portal_end + 1 : statement_end])
         if self.limits is None or message[5] == 0:  # the unnamed portal is not counted
             return message
         end = message.find(b"\0", 5)
@@ -389,6 +411,8 @@ class PostgresRelay:
 
     def _close(self, message: bytes) -> bytes:
         self.backend.unsynced = True
+        if self.tracker is not None:
+            self.tracker.close(message[5:6], message[6:-1])
         if self.limits is not None:
             if message[5:6] == b"S":
                 self.limits.closed_statement(message[6:-1])
@@ -397,16 +421,22 @@ class PostgresRelay:
         return message
 
     def _reject_extended(self, error: PgError) -> bytes:
+        if self.tracker is not None:
+            self.tracker.rejected(error)
         # A Parse that fails makes the backend skip the rest of the batch up to Sync.
         return messages.Parse.build(statement=b"", query=self._sentinel(error), param_types=[])
 
     def _reject_simple(self, error: PgError) -> bytes:
+        if self.tracker is not None:
+            self.tracker.rejected(error)
         query = self._sentinel(error)
         self._sync_point_sent()
         return messages.Query.build(query=query)
 
     def _sync_point_sent(self) -> None:
         self._sync_points_sent += 1
+        if self.tracker is not None:
+            self.tracker.sync()
         if self._gateway_timeout is not None and self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(
                 self._gateway_timeout, self._statement_timed_out
@@ -445,6 +475,7 @@ class PostgresRelay:
             self._backend_done.set_exception(ConnectionError("backend closed the connection"))
 
     def _backend_data(self, data: bytes) -> None:
+        self._received += len(data)
         passthrough = self._passthrough
         if passthrough:
             if len(data) <= passthrough:
@@ -462,6 +493,8 @@ class PostgresRelay:
             self._client_at_boundary()
         if self._backend_pending:
             data = self._backend_pending + data
+        # Where `data` starts among all bytes received.
+        base = self._received - len(data)
         watched = self._watched_tags
         view = memoryview(data)
         run_start = pos = 0
@@ -481,6 +514,8 @@ class PostgresRelay:
                 break
             if run_start < pos:
                 self._send_to_client(view[run_start:pos])
+            if tag == 0x5A:
+                self._ready_at = base + end
             self._watched(tag, data[pos:end])
             pos = run_start = end
             if self.fatal is not None:
@@ -506,20 +541,29 @@ class PostgresRelay:
                 self._rows_cut = True
             else:
                 self._send_to_client(message)
-        elif tag == 0x43:  # CommandComplete (watched only with a row limit)
+        elif tag == 0x43:  # CommandComplete
+            cut = self._rows_cut
             self._send_to_client(self._command_complete(message))
+            if self.tracker is not None:
+                self.tracker.complete((self._max_rows or 0) if cut else command_rows(message[5:]))
         elif tag == 0x5A:  # ReadyForQuery
             self._ready_seen += 1
             self.backend.status = message[5:6]
             self._rows, self._rows_cut = 0, False
             self._send_to_client(message)
+            if self.tracker is not None:
+                self.tracker.ready(self._ready_at - self._answered)
+                self._answered = self._ready_at
             if self.limits is not None and self.backend.status == b"I":
                 self.limits.transaction_ended()
             if not self.busy:
                 self._statement_finished()
         elif tag == 0x45:  # ErrorResponse
             self._rows, self._rows_cut = 0, False
-            self._send_to_client(self._error(message))
+            error = self._error(message)
+            self._send_to_client(error)
+            if self.tracker is not None:
+                self.tracker.error(*error_fields(error[5:]))
         elif tag == 0x53:  # ParameterStatus
             self._parameter_status(message)
         else:  # CopyInResponse / CopyBothResponse: never allowed through the gateway

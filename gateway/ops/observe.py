@@ -1,0 +1,259 @@
+"""Statement observation: every statement that reaches the guard is reported once, wherever it
+ran (the PostgreSQL relay, a federated session, the HTTP API), as one `StatementRecord`. The
+gateway's `Observer` hands each record to its sinks: the metrics and the audit log.
+
+A session's statements are followed by a `StatementTracker`. Its unit is what ends in one
+ReadyForQuery: a simple Query message, or an extended-protocol batch up to its Sync. Such a unit
+is recorded when it ran a statement (a Query or an Execute) or failed; a batch that only
+prepares a statement (Parse, Describe, Sync) is not a statement run and is recorded only when it
+fails. Client messages build the newest unit while the backend's answers complete the oldest:
+the relay pipelines, and answers come back in order.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from gateway.protocol.errors import PgError
+
+log = logging.getLogger(__name__)
+
+ALLOWED, REJECTED = "allowed", "rejected"
+QUERY_CANCELED = "57014"
+CONNECTION_FAILURE = "08006"
+# Names kept for prepared statements and portals, per session: the relay's limits bound them
+# already; this bound only keeps a session without limits from growing the map for ever.
+_MAX_NAMES = 4096
+
+
+@dataclass(slots=True)
+class StatementRecord:
+    time: float  # when it started, seconds since the epoch
+    session: int  # the session's id: its BackendKeyData process id
+    user: str | None
+    source: str | None
+    application_name: str
+    client: str  # the client's address, host:port
+    statement: str
+    verdict: str  # ALLOWED or REJECTED (by the guard or the gateway's limits)
+    reason: str | None  # a rejection's SQLSTATE
+    sqlstate: str | None  # the first error's SQLSTATE; None when it succeeded
+    rows: int
+    bytes: int  # protocol bytes returned to the client
+    duration: float  # seconds
+    timed_out: bool = False  # cancelled by a statement timeout
+
+    @property
+    def outcome(self) -> str:
+        if self.verdict == REJECTED:
+            return "rejected"
+        return "error" if self.sqlstate else "ok"
+
+
+Sink = Callable[[StatementRecord], None]
+
+
+class Observer:
+    """The gateway's one place where statements' outcomes arrive."""
+
+    def __init__(self) -> None:
+        self._sinks: list[Sink] = []
+
+    def add(self, sink: Sink) -> None:
+        self._sinks.append(sink)
+
+    def remove(self, sink: Sink) -> None:
+        if sink in self._sinks:
+            self._sinks.remove(sink)
+
+    def report(self, record: StatementRecord) -> None:
+        for sink in self._sinks:
+            try:
+                sink(record)
+            except Exception:
+                # Observation must never fail the statement it observes.
+                log.exception("a statement sink failed")
+
+
+@dataclass(slots=True)
+class SessionIdentity:
+    """Who runs a session's statements, as every record of the session names them."""
+
+    session: int
+    user: str | None
+    source: str | None
+    application_name: str = ""
+    client: str = ""
+
+
+class Activity(Protocol):
+    """What a session shows about its current statement (the admin console reads it)."""
+
+    state: str  # "idle" | "active"
+    current_statement: str | None
+    statement_started: float | None  # time.monotonic()
+
+
+@dataclass(slots=True)
+class _Unit:
+    started: float  # time.monotonic()
+    wall: float  # time.time()
+    texts: list[str] = field(default_factory=list)  # of its Query or Execute messages
+    parsed: list[str] = field(default_factory=list)  # Parse texts, shown when nothing ran
+    reason: str | None = None
+    sqlstate: str | None = None
+    timed_out: bool = False
+    rows: int = 0
+
+    def text(self) -> str:
+        return ";\n".join(self.texts or self.parsed)
+
+
+class StatementTracker:
+    """One session's statements, from the client's messages to the answers' ReadyForQuery."""
+
+    def __init__(
+        self, observer: Observer, identity: SessionIdentity, activity: Activity | None = None
+    ) -> None:
+        self.observer = observer
+        self.identity = identity
+        self.activity = activity
+        self._open: _Unit | None = None  # built from client messages, not yet at a sync point
+        self._sent: deque[_Unit] = deque()  # at a sync point, awaiting ReadyForQuery
+        self._statements: OrderedDict[bytes, str] = OrderedDict()
+        self._portals: OrderedDict[bytes, str] = OrderedDict()
+
+    # --- the client's side ---------------------------------------------------------------------
+    def query(self, text: str) -> None:
+        """A simple Query; it is a sync point too, and `sync` follows."""
+        unit = self._unit()
+        unit.texts.append(text)
+        self._active(unit)
+
+    def parse(self, name: bytes, text: str) -> None:
+        self._unit().parsed.append(text)
+        _remember(self._statements, name, text)
+
+    def bind(self, portal: bytes, statement: bytes) -> None:
+        self._unit()
+        text = self._statements.get(statement)
+        if text is not None:
+            _remember(self._portals, portal, text)
+
+    def execute(self, portal: bytes) -> None:
+        unit = self._unit()
+        unit.texts.append(self._portals.get(portal, ""))
+        self._active(unit)
+
+    def close(self, kind: bytes, name: bytes) -> None:
+        (self._statements if kind == b"S" else self._portals).pop(name, None)
+
+    def rejected(self, error: PgError) -> None:
+        """The gateway refused a statement of the unit being built (guard or limits)."""
+        unit = self._unit()
+        if unit.reason is None:
+            unit.reason = error.sqlstate
+        if unit.sqlstate is None:
+            unit.sqlstate = error.sqlstate
+
+    def sync(self) -> None:
+        """A sync point (Sync, or a Query) was sent: a ReadyForQuery will answer it."""
+        self._sent.append(self._unit())
+        self._open = None
+
+    # --- the answers' side ---------------------------------------------------------------------
+    def complete(self, rows: int) -> None:
+        unit = self._head()
+        if unit is not None:
+            unit.rows += rows
+
+    def error(self, sqlstate: str, timed_out: bool = False) -> None:
+        unit = self._head()
+        if unit is not None and unit.sqlstate is None:
+            unit.sqlstate = sqlstate
+            unit.timed_out = timed_out
+
+    def ready(self, nbytes: int) -> None:
+        """ReadyForQuery: the oldest unit is done; `nbytes` is what its answers took."""
+        if not self._sent:
+            return
+        unit = self._sent.popleft()
+        if unit.texts or unit.sqlstate is not None:
+            self.observer.report(self._record(unit, nbytes))
+        if self.activity is not None:
+            following = self._head()
+            if following is not None and following.texts:
+                self._active(following)
+            else:
+                self.activity.state = "idle"
+                self.activity.current_statement = None
+
+    def end(self) -> None:
+        """The session is over: statements still unanswered (the client or the source left
+        mid-statement) are reported as failed with the connection."""
+        units = [*self._sent, *([self._open] if self._open is not None else [])]
+        self._sent.clear()
+        self._open = None
+        for unit in units:
+            if unit.texts or unit.sqlstate is not None:
+                unit.sqlstate = unit.sqlstate or CONNECTION_FAILURE
+                self.observer.report(self._record(unit, 0))
+
+    def _record(self, unit: _Unit, nbytes: int) -> StatementRecord:
+        identity = self.identity
+        return StatementRecord(
+            time=unit.wall,
+            session=identity.session,
+            user=identity.user,
+            source=identity.source,
+            application_name=identity.application_name,
+            client=identity.client,
+            statement=unit.text(),
+            verdict=REJECTED if unit.reason is not None else ALLOWED,
+            reason=unit.reason,
+            sqlstate=unit.sqlstate,
+            rows=unit.rows,
+            bytes=nbytes,
+            duration=time.monotonic() - unit.started,
+            timed_out=unit.timed_out,
+        )
+
+    def _unit(self) -> _Unit:
+        if self._open is None:
+            self._open = _Unit(time.monotonic(), time.time())
+        return self._open
+
+    def _head(self) -> _Unit | None:
+        return self._sent[0] if self._sent else self._open
+
+    def _active(self, unit: _Unit) -> None:
+        activity = self.activity
+        if activity is not None and (activity.state != "active" or unit is self._head()):
+            activity.state = "active"
+            activity.current_statement = unit.text()
+            activity.statement_started = unit.started
+
+
+def _remember(names: OrderedDict[bytes, str], name: bytes, text: str) -> None:
+    names[name] = text
+    names.move_to_end(name)
+    if len(names) > _MAX_NAMES:
+        names.popitem(last=False)
+
+
+def error_fields(payload: bytes) -> tuple[str, bool]:
+    """The SQLSTATE of an ErrorResponse's payload, and whether it is a statement timeout."""
+    start = payload.find(b"\0C") + 2 if not payload.startswith(b"C") else 1
+    sqlstate = payload[start : start + 5].decode("ascii", "replace")
+    return sqlstate, sqlstate == QUERY_CANCELED and b"statement timeout" in payload
+
+
+def command_rows(tag: bytes) -> int:
+    """The row count of a CommandComplete tag ("SELECT 5", "INSERT 0 1", "FETCH 3"), else 0."""
+    count = tag.rstrip(b"\0").rpartition(b" ")[2]
+    return int(count) if count.isdigit() else 0

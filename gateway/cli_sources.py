@@ -147,7 +147,9 @@ def _add_parser(sub: Any) -> None:
     add.add_argument(
         "--auth", choices=("api_key", "passthrough"), help="hogql: whose key queries PostHog"
     )
-    add.add_argument("--ssh-host", help="postgres: reach the server through this SSH server")
+    add.add_argument(
+        "--ssh-host", help="postgres, clickhouse: reach the server through this SSH server"
+    )
     add.add_argument("--ssh-port", type=int, help="SSH port (default 22)")
     add.add_argument("--ssh-user", help="SSH user")
     add.add_argument("--ssh-key", help="SSH private key file")
@@ -221,8 +223,6 @@ def build_table(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
         table: dict[str, Any] = {"kind": kind, "dsn": dsn or _postgres_dsn(args, password)}
         if args.schema:
             table["schema"] = args.schema
-        if args.ssh_host:
-            table["ssh"] = _ssh_table(args)
     elif kind == "clickhouse":
         table = {"kind": kind}
         if args.path:
@@ -232,6 +232,10 @@ def build_table(args: argparse.Namespace, stdin: TextIO) -> dict[str, Any]:
     else:
         table = _hogql_table(args, password)
     _reject_unused(args, kind)
+    if args.ssh_host:
+        if kind == "clickhouse" and args.path:
+            raise UsageError("--ssh-host needs a ClickHouse server (--host or a URL), not --path")
+        table["ssh"] = _ssh_table(args)
     return table
 
 
@@ -314,21 +318,18 @@ def _ssh_table(args: argparse.Namespace) -> dict[str, Any]:
     return table
 
 
+_SSH_OPTIONS = ("ssh_host", "ssh_port", "ssh_user", "ssh_key", "ssh_known_hosts")
 _OPTIONS_OF = {
     "postgres": {
         "schema",
         "sslmode",
-        "ssh_host",
-        "ssh_port",
-        "ssh_user",
-        "ssh_key",
-        "ssh_known_hosts",
+        *_SSH_OPTIONS,
         "host",
         "port",
         "database",
         "user",
     },
-    "clickhouse": {"path", "host", "port", "database", "user"},
+    "clickhouse": {"path", "host", "port", "database", "user", *_SSH_OPTIONS},
     "hogql": {"host", "project_id", "auth"},
 }
 

@@ -260,7 +260,8 @@ class SourceConfig:
     # PostgreSQL sources: the schema the backend sessions' search_path names (`schema`), or
     # None for the server's default search_path.
     schema: str | None = None
-    # PostgreSQL sources in a private network: reached through this SSH server.
+    # PostgreSQL sources and ClickHouse servers in a private network: reached through this SSH
+    # server.
     ssh: SshConfig | None = None
 
     @property
@@ -581,7 +582,7 @@ def _parse_user(index: int, table: Any, sources: dict[str, SourceConfig]) -> Use
 
 
 _POSTGRES_KEYS = {"dsn", "schema", "ssh"}
-_CLICKHOUSE_KEYS = {"url", "path", "max_rows_to_read", "max_memory_usage"}
+_CLICKHOUSE_KEYS = {"url", "path", "max_rows_to_read", "max_memory_usage", "ssh"}
 
 
 def _parse_source(name: str, table: dict[str, Any], base_dir: Path) -> SourceConfig:
@@ -591,8 +592,11 @@ def _parse_source(name: str, table: dict[str, Any], base_dir: Path) -> SourceCon
     kind = _take(table, "kind", str, key, None)
     if kind not in SOURCE_KINDS:
         raise ConfigError(f"{key}.kind: expected one of {', '.join(SOURCE_KINDS)}, got {kind!r}")
-    if "ssh" in table and kind != "postgres":
-        raise ConfigError(f"{key}.ssh: only PostgreSQL sources can be reached through SSH")
+    if "ssh" in table and (kind == "hogql" or (kind == "clickhouse" and "url" not in table)):
+        raise ConfigError(
+            f"{key}.ssh: only PostgreSQL sources and ClickHouse servers (url) can be reached"
+            " through SSH"
+        )
     common = {"kind", "pool_size", "pool_timeout"} | LIMIT_KEYS
     own = {"postgres": _POSTGRES_KEYS, "clickhouse": _CLICKHOUSE_KEYS, "hogql": _HOGQL_KEYS}[kind]
     _reject_unknown(table, common | own, key)

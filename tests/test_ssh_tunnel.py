@@ -14,10 +14,18 @@ from dataclasses import replace
 import psycopg
 import pytest
 
-from gateway.config import BackendAddress, ConfigError, SourceConfig, SshConfig, parse_config
+from gateway.config import (
+    BackendAddress,
+    ClickHouseTarget,
+    ConfigError,
+    SourceConfig,
+    SshConfig,
+    parse_config,
+)
 from gateway.embedded.postgres import free_port
+from gateway.secret import Secret
 from gateway.sources.validate import ValidationFailed, validate_source
-from tests.conftest import READER_PASSWORD
+from tests.conftest import READER_PASSWORD, clickhouse_source
 from tests.sshd_fixture import Sshd, sshd  # noqa: F401 (the fixture)
 
 
@@ -158,4 +166,80 @@ def test_a_source_without_known_hosts_is_refused() -> None:
             {"sources": {"a": {**base, "ssh": {**ssh, "known_hosts": "kh", "host_key": "x"}}}}
         )
     with pytest.raises(ConfigError, match=r"sources.c.ssh: only PostgreSQL sources"):
-        parse_config({"sources": {"c": {"kind": "clickhouse", "url": "http://x", "ssh": {**ssh}}}})
+        parse_config({"sources": {"c": {"kind": "clickhouse", "path": "x", "ssh": {**ssh}}}})
+    with pytest.raises(ConfigError, match=r"sources.h.ssh: only PostgreSQL sources"):
+        posthog = {"kind": "hogql", "host": "https://x", "project_id": 1, "api_key": "k"}
+        parse_config({"sources": {"h": {**posthog, "ssh": {**ssh}}}})
+
+
+# --- a ClickHouse server through the tunnel ----------------------------------------------------
+@pytest.fixture(scope="module")
+def tunneled_clickhouse(gateway_factory, catalog_dsn, clickhouse_server, sshd: Sshd):  # noqa: F811
+    url = clickhouse_server.url + "?database=default"
+    sources = clickhouse_source("events", url=url, catalog=catalog_dsn, extra=sshd.ssh_table())
+    return gateway_factory(sources_extra=sources)
+
+
+def test_a_clickhouse_server_is_queried_through_the_tunnel(
+    tunneled_clickhouse,
+    clickhouse_server,
+    sshd: Sshd,  # noqa: F811
+) -> None:
+    channels = sshd.log().count("direct-tcpip")
+    expected = clickhouse_server.query("SELECT count() FROM events").strip()
+    with psycopg.connect(tunneled_clickhouse.dsn("events"), autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (int(expected),)
+    # The query went to the server's HTTP port as a channel forwarded by sshd.
+    assert sshd.log().count("direct-tcpip") > channels
+    # The URL's password ("metahog", as in every path here) never shows with its URL.
+    assert f":{clickhouse_server.password}@" not in tunneled_clickhouse.log()
+
+
+def test_clickhouse_validation_goes_through_the_tunnel(clickhouse_server, sshd: Sshd) -> None:  # noqa: F811
+    ssh = SshConfig("127.0.0.1", "root", sshd.client_key, sshd.known_hosts, sshd.port)
+    target = ClickHouseTarget(url=Secret(clickhouse_server.url))
+    source = SourceConfig("ch", "clickhouse", None, clickhouse=target, ssh=ssh)
+    asyncio.run(validate_source(source))
+    refused = replace(source, ssh=replace(ssh, known_hosts=sshd.wrong_known_hosts()))
+    with pytest.raises(ValidationFailed) as caught:
+        asyncio.run(validate_source(refused))
+    assert caught.value.reason == "ssh_failed"
+    assert "host key not verified" in caught.value.message
+
+
+def test_source_add_takes_ssh_options_for_both_server_kinds(
+    tmp_path,
+    pg,
+    clickhouse_server,
+    sshd: Sshd,  # noqa: F811
+) -> None:
+    from tests.conftest import write_config
+    from tests.test_source_cli import run
+
+    config = write_config(pg, tmp_path, free_port())
+    ssh = ["--ssh-host", "127.0.0.1", "--ssh-port", str(sshd.port), "--ssh-user", "root"]
+    ssh += ["--ssh-key", str(sshd.client_key), "--ssh-known-hosts", str(sshd.known_hosts)]
+    common = ["-c", str(config), "--host", "127.0.0.1", "--password-stdin", *ssh]
+    added = run(
+        "source", "add", "pg_ssh", "--kind", "postgres", "--port", str(pg.port),
+        "--user", "reader", "--database", "testdb", "--sslmode", "disable", *common,
+        stdin=READER_PASSWORD + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    added = run(
+        "source", "add", "ch_ssh", "--kind", "clickhouse", "--port",
+        str(clickhouse_server.http_port), "--user", clickhouse_server.user, *common,
+        stdin=clickhouse_server.password + "\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    registry = json.loads((tmp_path / "sources.json").read_text())
+    assert json.dumps(registry).count('"known_hosts"') == 2
+    # A wrong host key fails validation, and nothing is saved.
+    wrong = [*common[:-1], str(sshd.wrong_known_hosts())]
+    refused = run(
+        "source", "add", "ch_bad", "--kind", "clickhouse", "--port",
+        str(clickhouse_server.http_port), "--user", clickhouse_server.user, *wrong,
+        stdin=clickhouse_server.password + "\n",
+    )  # fmt: skip
+    assert refused.returncode == 1 and "ssh_failed" in refused.stderr, refused.stderr
+    assert "ch_bad" not in (tmp_path / "sources.json").read_text()

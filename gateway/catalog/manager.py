@@ -26,6 +26,7 @@ from gateway.config import BackendAddress, Config, SourceConfig
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
+    from gateway.sources.ssh import SshTunnel
 
 
 class StartupError(Exception):
@@ -47,6 +48,9 @@ class CatalogManager:
         # Passthrough sources without a key of their own: the view of the latest user whose
         # key PostHog accepted, which reads the schema.
         self._readers: dict[str, HogQLSource] = {}
+        # SSH tunnels of ClickHouse sources. Sessions of a source that a reload removed may
+        # still use its tunnel, so tunnels close with the gateway.
+        self._tunnels: list[SshTunnel] = []
 
     @property
     def sources(self) -> list[str]:
@@ -62,6 +66,7 @@ class CatalogManager:
         """Start serving one ClickHouse or HogQL source: its data source, its shadow catalog and
         the pool of connections to that catalog. At start-up, and when a reload adds it."""
         admin = await self._admin_address()
+        source_config = await self._through_tunnel(name, source_config)
         try:
             source: ClickHouseSource | HogQLSource = (
                 HogQLSource(source_config)
@@ -87,6 +92,23 @@ class CatalogManager:
         self.gateway.pools[name] = PostgresPool(home)
         if self._task is None:
             self._task = asyncio.create_task(self._refresh_forever())
+
+    async def _through_tunnel(self, name: str, source_config: SourceConfig) -> SourceConfig:
+        """A ClickHouse server behind an SSH server: the source as reached through its tunnel.
+        An SSH server that is down now is retried by every later connection through the
+        tunnel, so the source starts as unreachable rather than stopping the gateway."""
+        if source_config.ssh is None:
+            return source_config
+        from gateway.sources.ssh import TunnelError, tunnel_for
+
+        tunnel = tunnel_for(source_config)
+        assert tunnel is not None
+        self._tunnels.append(tunnel)
+        try:
+            await tunnel.start()
+        except TunnelError as exc:
+            log.error("source %s: %s", name, exc.message)
+        return tunnel.tunneled_source(source_config)
 
     def remove_source(self, name: str) -> None:
         """Stop serving a source to new sessions. Sessions that hold it keep it; its mirror stays
@@ -182,6 +204,8 @@ class CatalogManager:
                 await self.refresh(name)
 
     async def close(self) -> None:
+        for tunnel in self._tunnels:
+            tunnel.close()
         if self._task is not None:
             self._task.cancel()
         close_embedded()

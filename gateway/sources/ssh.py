@@ -20,11 +20,13 @@ import contextlib
 import logging
 import socket
 from dataclasses import replace
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncssh
 
-from gateway.config import BackendAddress, SshConfig
+from gateway.config import BackendAddress, SourceConfig, SshConfig
 from gateway.protocol.errors import SQLCLIENT_UNABLE_TO_ESTABLISH, PgError
+from gateway.secret import Secret
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +34,18 @@ _CHUNK = 64 * 1024
 # Keepalives notice a silently dead SSH server (a dropped NAT entry, a rebooted bastion).
 _KEEPALIVE_INTERVAL = 15.0
 _KEEPALIVE_COUNT_MAX = 3
+
+
+def tunnel_for(source: SourceConfig) -> SshTunnel | None:
+    """The tunnel a source is reached through, not yet started; None without `ssh`."""
+    if source.ssh is None:
+        return None
+    if source.backend is not None:
+        return SshTunnel(source.ssh, source.backend.host, source.backend.port)
+    assert source.clickhouse is not None and source.clickhouse.url is not None
+    parts = urlsplit(source.clickhouse.url.reveal())
+    port = parts.port or (8443 if parts.scheme == "https" else 8123)
+    return SshTunnel(source.ssh, parts.hostname or "localhost", port)
 
 
 class TunnelError(PgError):
@@ -64,6 +78,18 @@ class SshTunnel:
 
     def tunneled_address(self, address: BackendAddress) -> BackendAddress:
         return replace(address, host="127.0.0.1", port=self.port)
+
+    def tunneled_source(self, source: SourceConfig) -> SourceConfig:
+        """The source as reached through this tunnel: its PostgreSQL address, or its ClickHouse
+        URL (with the same scheme, credentials and path), rewritten to the local listener."""
+        if source.backend is not None:
+            return replace(source, backend=self.tunneled_address(source.backend))
+        assert source.clickhouse is not None and source.clickhouse.url is not None
+        parts = urlsplit(source.clickhouse.url.reveal())
+        credentials = parts.netloc.rpartition("@")[0]
+        netloc = f"{credentials}@" if credentials else ""
+        url = urlunsplit(parts._replace(netloc=f"{netloc}127.0.0.1:{self.port}"))
+        return replace(source, clickhouse=replace(source.clickhouse, url=Secret(url)))
 
     async def start(self) -> None:
         """Serve the listener (once) and make sure the SSH connection is up: raises TunnelError

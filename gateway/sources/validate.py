@@ -135,17 +135,28 @@ async def _postgres(source: SourceConfig, timeout: float) -> AsyncIterator[async
         async with _postgres_at(source.backend, timeout) as connection:
             yield connection
         return
-    from gateway.sources.ssh import SshTunnel, TunnelError
+    async with _tunneled(source) as reached:
+        assert reached.backend is not None
+        async with _postgres_at(reached.backend, timeout, _where(source.backend)) as connection:
+            yield connection
 
-    tunnel = SshTunnel(source.ssh, source.backend.host, source.backend.port)
+
+@asynccontextmanager
+async def _tunneled(source: SourceConfig) -> AsyncIterator[SourceConfig]:
+    """The source as reached through its SSH tunnel, open for the block; itself without one."""
+    if source.ssh is None:
+        yield source
+        return
+    from gateway.sources.ssh import TunnelError, tunnel_for
+
+    tunnel = tunnel_for(source)
+    assert tunnel is not None
     try:
         try:
             await tunnel.start()
         except TunnelError as exc:
             raise ValidationFailed("ssh_failed", exc.message) from None
-        address = tunnel.tunneled_address(source.backend)
-        async with _postgres_at(address, timeout, _where(source.backend)) as connection:
-            yield connection
+        yield tunnel.tunneled_source(source)
     finally:
         tunnel.close()
 
@@ -248,9 +259,19 @@ async def _clickhouse_query(
     run: Callable[[HttpExecutor | ChdbExecutor, dict[str, str]], Awaitable[T]],
 ) -> T:
     """`run(executor, settings)` on the source, its errors as ValidationFailed."""
+    where = _clickhouse_where(source)
+    async with _tunneled(source) as reached:
+        return await _clickhouse_run(reached, where, timeout, run)
+
+
+async def _clickhouse_run(
+    source: SourceConfig,
+    where: str,
+    timeout: float,
+    run: Callable[[HttpExecutor | ChdbExecutor, dict[str, str]], Awaitable[T]],
+) -> T:
     target = source.clickhouse
     assert target is not None
-    where = _clickhouse_where(source)
     try:
         executor = _clickhouse_executor(source, timeout)
         settings = query_settings(

@@ -47,10 +47,10 @@ class Gateway:
         self.catalogs = CatalogManager(config, self)
         self.guard = Guard("postgres")
         self.activity = QueryActivity()
-        # Every statement's record goes to the metrics and, when configured, the audit log.
-        self.observer = Observer()
+        # Every statement is counted by the metrics and, when configured, recorded in the audit
+        # log.
         self.metrics = GatewayMetrics(self)
-        self.observer.add(self.metrics.statement)
+        self.observer = Observer(counter=self.metrics)
         self.audit = AuditLog(config.audit) if config.audit.path is not None else None
         # Log lines mask the running config's secrets, a reloaded config's included.
         ops_logging.mask_secrets_of(SecretsOf(lambda: self.config))

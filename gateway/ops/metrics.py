@@ -25,8 +25,6 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from gateway.ops.observe import StatementRecord
-
 if TYPE_CHECKING:
     from gateway.server import Gateway
 
@@ -85,19 +83,37 @@ class GatewayMetrics:
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Families(self))
 
-    def statement(self, record: StatementRecord) -> None:
-        """A statement sink: see gateway.ops.observe.Observer."""
-        source = record.source or ""
-        self.statements[source, record.user or "", record.outcome] += 1
-        stats = self._source(source)
-        stats.duration.observe(record.duration)
-        stats.rows += record.rows
-        stats.bytes += record.bytes
-        if record.sqlstate is not None:
-            self.errors[source, record.sqlstate] += 1
-            if record.reason is not None:
-                self.rejections[source, record.reason] += 1
-            if record.timed_out:
+    def count(
+        self,
+        source: str | None,
+        user: str | None,
+        reason: str | None,
+        sqlstate: str | None,
+        timed_out: bool,
+        duration: float,
+        rows: int,
+        nbytes: int,
+    ) -> None:
+        """Count one statement (gateway.ops.observe.StatementCounter). It runs once per
+        statement on the relay's path, so it does plain dictionary and integer work only.
+        `reason` is set when the gateway refused the statement."""
+        source = source or ""
+        if reason is not None:
+            outcome = "rejected"
+        else:
+            outcome = "error" if sqlstate else "ok"
+        key = (source, user or "", outcome)
+        statements = self.statements
+        statements[key] = statements.get(key, 0) + 1
+        stats = self.sources.get(source) or self._source(source)
+        stats.duration.observe(duration)
+        stats.rows += rows
+        stats.bytes += nbytes
+        if sqlstate is not None:
+            self.errors[source, sqlstate] += 1
+            if reason is not None:
+                self.rejections[source, reason] += 1
+            if timed_out:
                 stats.timeouts += 1
 
     def session(self, tls: bool, auth: str) -> None:

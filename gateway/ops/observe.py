@@ -16,7 +16,7 @@ import logging
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.protocol.errors import PgError
@@ -58,11 +58,34 @@ class StatementRecord:
 Sink = Callable[[StatementRecord], None]
 
 
-class Observer:
-    """The gateway's one place where statements' outcomes arrive."""
+class StatementCounter(Protocol):
+    """What counts every statement (the metrics): called with plain values, so that a session
+    need not build a record for each statement when nothing else wants one."""
 
-    def __init__(self) -> None:
+    def count(
+        self,
+        source: str | None,
+        user: str | None,
+        reason: str | None,
+        sqlstate: str | None,
+        timed_out: bool,
+        duration: float,
+        rows: int,
+        nbytes: int,
+    ) -> None: ...
+
+
+class Observer:
+    """The gateway's one place where statements' outcomes arrive: the counter counts each, and
+    the sinks (the audit log) get each as a record."""
+
+    def __init__(self, counter: StatementCounter | None = None) -> None:
+        self.counter = counter
         self._sinks: list[Sink] = []
+
+    @property
+    def wants_records(self) -> bool:
+        return bool(self._sinks)
 
     def add(self, sink: Sink) -> None:
         self._sinks.append(sink)
@@ -72,6 +95,21 @@ class Observer:
             self._sinks.remove(sink)
 
     def report(self, record: StatementRecord) -> None:
+        if self.counter is not None:
+            self.counter.count(
+                record.source,
+                record.user,
+                record.reason if record.verdict == REJECTED else None,
+                record.sqlstate,
+                record.timed_out,
+                record.duration,
+                record.rows,
+                record.bytes,
+            )
+        self.deliver(record)
+
+    def deliver(self, record: StatementRecord) -> None:
+        """Hand a record to the sinks only (its statement is counted already)."""
         for sink in self._sinks:
             try:
                 sink(record)
@@ -99,19 +137,24 @@ class Activity(Protocol):
     statement_started: float | None  # time.monotonic()
 
 
-@dataclass(slots=True)
 class _Unit:
-    started: float  # time.monotonic()
-    wall: float  # time.time()
-    texts: list[str] = field(default_factory=list)  # of its Query or Execute messages
-    parsed: list[str] = field(default_factory=list)  # Parse texts, shown when nothing ran
-    reason: str | None = None
-    sqlstate: str | None = None
-    timed_out: bool = False
-    rows: int = 0
+    """One sync point's statements. A plain class with slots: one is made per statement, on
+    the relay's hottest path."""
+
+    __slots__ = ("parsed", "reason", "rows", "sqlstate", "started", "texts", "timed_out")
+
+    def __init__(self, started: float) -> None:
+        self.started = started  # time.monotonic()
+        self.texts: list[str] = []  # of its Query or Execute messages
+        self.parsed: list[str] | None = None  # Parse texts, shown when nothing ran
+        self.reason: str | None = None
+        self.sqlstate: str | None = None
+        self.timed_out = False
+        self.rows = 0
 
     def text(self) -> str:
-        return ";\n".join(self.texts or self.parsed)
+        texts = self.texts or self.parsed or ()
+        return texts[0] if len(texts) == 1 else ";\n".join(texts)
 
 
 class StatementTracker:
@@ -127,6 +170,9 @@ class StatementTracker:
         self._sent: deque[_Unit] = deque()  # at a sync point, awaiting ReadyForQuery
         self._statements: OrderedDict[bytes, str] = OrderedDict()
         self._portals: OrderedDict[bytes, str] = OrderedDict()
+        # Records carry wall-clock times; units keep only the monotonic clock, read once.
+        self._wall_offset = time.time() - time.monotonic()
+        self._unnamed_portal = ""
 
     # --- the client's side ---------------------------------------------------------------------
     def query(self, text: str) -> None:
@@ -136,21 +182,30 @@ class StatementTracker:
         self._active(unit)
 
     def parse(self, name: bytes, text: str) -> None:
-        self._unit().parsed.append(text)
+        unit = self._unit()
+        if unit.parsed is None:
+            unit.parsed = [text]
+        else:
+            unit.parsed.append(text)
         _remember(self._statements, name, text)
 
     def bind(self, portal: bytes, statement: bytes) -> None:
         self._unit()
         text = self._statements.get(statement)
         if text is not None:
-            _remember(self._portals, portal, text)
+            if portal:
+                _remember(self._portals, portal, text)
+            else:  # the unnamed portal, which most drivers bind every time
+                self._unnamed_portal = text
 
     def execute(self, portal: bytes) -> None:
         unit = self._unit()
-        unit.texts.append(self._portals.get(portal, ""))
+        unit.texts.append(self._portals.get(portal, "") if portal else self._unnamed_portal)
         self._active(unit)
 
     def close(self, kind: bytes, name: bytes) -> None:
+        if kind == b"P" and not name:
+            self._unnamed_portal = ""
         (self._statements if kind == b"S" else self._portals).pop(name, None)
 
     def rejected(self, error: PgError) -> None:
@@ -184,7 +239,24 @@ class StatementTracker:
             return
         unit = self._sent.popleft()
         if unit.texts or unit.sqlstate is not None:
-            self.observer.report(self._record(unit, nbytes))
+            # The common case, on the relay's hottest path: counted from plain values, and a
+            # record made only when a sink (the audit log) wants one.
+            duration = time.monotonic() - unit.started
+            observer = self.observer
+            if observer.counter is not None:
+                identity = self.identity
+                observer.counter.count(
+                    identity.source,
+                    identity.user,
+                    unit.reason,
+                    unit.sqlstate,
+                    unit.timed_out,
+                    duration,
+                    unit.rows,
+                    nbytes,
+                )
+            if observer.wants_records:
+                observer.deliver(self._record(unit, nbytes, duration))
         if self.activity is not None:
             following = self._head()
             if following is not None and following.texts:
@@ -202,12 +274,12 @@ class StatementTracker:
         for unit in units:
             if unit.texts or unit.sqlstate is not None:
                 unit.sqlstate = unit.sqlstate or CONNECTION_FAILURE
-                self.observer.report(self._record(unit, 0))
+                self.observer.report(self._record(unit, 0, time.monotonic() - unit.started))
 
-    def _record(self, unit: _Unit, nbytes: int) -> StatementRecord:
+    def _record(self, unit: _Unit, nbytes: int, duration: float) -> StatementRecord:
         identity = self.identity
         return StatementRecord(
-            time=unit.wall,
+            time=unit.started + self._wall_offset,
             session=identity.session,
             user=identity.user,
             source=identity.source,
@@ -219,14 +291,15 @@ class StatementTracker:
             sqlstate=unit.sqlstate,
             rows=unit.rows,
             bytes=nbytes,
-            duration=time.monotonic() - unit.started,
+            duration=duration,
             timed_out=unit.timed_out,
         )
 
     def _unit(self) -> _Unit:
-        if self._open is None:
-            self._open = _Unit(time.monotonic(), time.time())
-        return self._open
+        unit = self._open
+        if unit is None:
+            unit = self._open = _Unit(time.monotonic())
+        return unit
 
     def _head(self) -> _Unit | None:
         return self._sent[0] if self._sent else self._open

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,6 +29,7 @@ from tests.clickhouse_fixtures import clickhouse_setup
 from tests.conftest import READER_PASSWORD, GatewayProcess, build_chdb, clickhouse_source
 from tests.posthog_standin import API_KEY, PROJECT_ID, PostHogStandIn
 from tests.posthog_standin import events as posthog_events
+from tests.test_cancel import backend_activity, wait_for
 
 ANALYST_TOKEN = new_token()
 ADMIN_TOKEN = new_token()
@@ -492,3 +494,20 @@ def test_admin_tokens_add_and_remove_registry_sources(api, pg) -> None:
     assert call(base, "DELETE", f"{path}/added", ADMIN_TOKEN).status_code == 204
     assert _wait_for_sources(base, False, "added")
     assert READER_PASSWORD not in gateway.log()
+
+
+def test_a_client_that_hangs_up_stops_its_statement_on_the_backend(api, pg) -> None:
+    _, base = api
+    marker = "api-hangup-marker"
+    body = json.dumps({"source": "pagila", "sql": f"select pg_sleep(30) /* {marker} */"})
+    host, port = base.removeprefix("http://").split(":")
+    request = (
+        f"POST /api/direct_query/execute HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: Bearer {ANALYST_TOKEN}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n{body}"
+    )
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(request.encode())
+        assert wait_for(lambda: backend_activity(pg, marker) == ["active"])
+    # The client is gone: the statement stops long before its 30 s.
+    assert wait_for(lambda: backend_activity(pg, marker) == [], timeout=10)

@@ -49,7 +49,11 @@ class HttpServer:
 
     async def start(self) -> None:
         config = self.gateway.config.http
-        self._runner = web.AppRunner(build_app(self.gateway), access_log=None)
+        # A client that hangs up cancels its handler, and so the statement it was waiting for:
+        # the API's session then stops it on its backend, as a wire client leaving would.
+        self._runner = web.AppRunner(
+            build_app(self.gateway), access_log=None, handler_cancellation=True
+        )
         await self._runner.setup()
         self._site = web.TCPSite(self._runner, config.host, config.port, reuse_address=True)
         await self._site.start()

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from gateway import __version__, cli_ops, cli_sources, cli_tokens
-from gateway.config import Config, ConfigError, load_effective_config
+from gateway.cli_config import add_config_option, load_or_report
+from gateway.config import Config
 from gateway.protocol.scram import make_verifier
 
 _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -42,12 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the gateway",
         description="Run the gateway with the sources and users of a TOML config file.",
     )
-    serve.add_argument(
-        "--config",
-        "-c",
-        default="metahog.toml",
-        help="path of the TOML config (default: %(default)s)",
-    )
+    add_config_option(serve)
     serve.add_argument(
         "--log-level",
         default=None,
@@ -115,10 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    try:
-        config = load_effective_config(args.config)
-    except ConfigError as exc:
-        print(f"metahog: invalid config: {exc}", file=sys.stderr)
+    config = load_or_report(args.config)
+    if config is None:
         return 2
     from gateway.ops import logging as ops_logging
     from gateway.ops.masking import SecretsOf

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gateway.config import ConfigError, load_effective_config
+from gateway.cli_config import add_config_option, load_or_report
 from gateway.ops.reload import PID_FILE, RELOAD_STATUS_FILE, read_outcome, read_pid
 
 # How long to wait for the gateway's outcome, in seconds: starting an added source may take a
@@ -35,20 +35,13 @@ def register(commands: Any) -> None:
             "Exit status 0: reloaded; 1: the gateway refused it or did not answer; 2: invalid."
         ),
     )
-    reload.add_argument(
-        "--config",
-        "-c",
-        default="metahog.toml",
-        help="path of the TOML config (default: %(default)s)",
-    )
+    add_config_option(reload)
     reload.set_defaults(handler=_reload)
 
 
 def _reload(args: argparse.Namespace) -> int:
-    try:
-        config = load_effective_config(args.config)
-    except ConfigError as exc:
-        print(f"metahog: invalid config, not reloaded: {exc}", file=sys.stderr)
+    config = load_or_report(args.config, "invalid config, not reloaded")
+    if config is None:
         return 2
     state_dir = config.server.state_dir
     pid = read_pid(state_dir)

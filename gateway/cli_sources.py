@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote, urlsplit
 
+from gateway.cli_config import add_config_option
 from gateway.config import ConfigError
 from gateway.sources import manage
 from gateway.sources.keys import KEYS_ENV, new_key
@@ -88,12 +89,7 @@ def _command(
     parser = sub.add_parser(
         name, help=help, description=kwargs.pop("description", help[0].upper() + help[1:] + ".")
     )
-    parser.add_argument(
-        "--config",
-        "-c",
-        default="metahog.toml",
-        help="the TOML config, which locates the registry (default: %(default)s)",
-    )
+    add_config_option(parser, "the TOML config, which locates the registry (default: %(default)s)")
     parser.set_defaults(handler=_guarded(handler))
     return parser
 

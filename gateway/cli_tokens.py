@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import Any
 
-from gateway.config import ConfigError, load_effective_config
+from gateway.cli_config import load_or_report
 from gateway.http.tokens import digest, new_token
 
 
@@ -36,10 +36,8 @@ def register(commands: Any) -> None:
 
 def _create(args: argparse.Namespace) -> int:
     if args.config:
-        try:
-            config = load_effective_config(args.config)
-        except ConfigError as exc:
-            print(f"metahog: invalid config: {exc}", file=sys.stderr)
+        config = load_or_report(args.config)
+        if config is None:
             return 2
         if config.user(args.user) is None:
             print(f"metahog: no user {args.user!r} in {args.config}", file=sys.stderr)

@@ -80,7 +80,7 @@ class CatalogManager:
         self.gateway.data_sources[name] = source
         self.shadows[name] = shadow
         self._readers.pop(name, None)
-        if getattr(source, "reads_own_schema", True):  # only passthrough sources may not
+        if source.reads_own_schema:
             await self.refresh(name, create=True)
         else:
             # A passthrough source without a key of its own: its users' keys read the
@@ -158,7 +158,7 @@ class CatalogManager:
         if name not in self.shadows:
             return False  # removed by a reload
         source = self._readers.get(name) or self.gateway.data_sources[name]
-        if not getattr(source, "reads_own_schema", True) and name not in self._readers:
+        if not source.reads_own_schema and name not in self._readers:
             return False  # no key to read it with yet
         shadow = self.shadows[name]
         try:

@@ -1,5 +1,5 @@
 """Prometheus metrics of one gateway, named `metahog_*`, in a registry of its own (never the
-process-global one). Statements are counted from their records (see observe.py) into plain
+process-global one). Statements are counted (`count`, called by observe.py) into plain
 dictionaries: the event loop is the only writer, and a few dictionary updates per statement cost
 a fraction of prometheus-client's locked label lookups. The registry's collector turns them into
 metric families when scraped, and reads what is a state rather than an event (open sessions,
@@ -94,7 +94,7 @@ class GatewayMetrics:
         rows: int,
         nbytes: int,
     ) -> None:
-        """Count one statement (gateway.ops.observe.StatementCounter). It runs once per
+        """Count one statement (for gateway.ops.observe.Observer). It runs once per
         statement on the relay's path, so it does plain dictionary and integer work only.
         `reason` is set when the gateway refused the statement."""
         source = source or ""

@@ -17,9 +17,13 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
+from gateway.protocol import messages
 from gateway.protocol.errors import PgError
+
+if TYPE_CHECKING:
+    from gateway.ops.metrics import GatewayMetrics
 
 log = logging.getLogger(__name__)
 
@@ -58,28 +62,11 @@ class StatementRecord:
 Sink = Callable[[StatementRecord], None]
 
 
-class StatementCounter(Protocol):
-    """What counts every statement (the metrics): called with plain values, so that a session
-    need not build a record for each statement when nothing else wants one."""
-
-    def count(
-        self,
-        source: str | None,
-        user: str | None,
-        reason: str | None,
-        sqlstate: str | None,
-        timed_out: bool,
-        duration: float,
-        rows: int,
-        nbytes: int,
-    ) -> None: ...
-
-
 class Observer:
     """The gateway's one place where statements' outcomes arrive: the counter counts each, and
     the sinks (the audit log) get each as a record."""
 
-    def __init__(self, counter: StatementCounter | None = None) -> None:
+    def __init__(self, counter: GatewayMetrics | None = None) -> None:
         self.counter = counter
         self._sinks: list[Sink] = []
 
@@ -329,9 +316,9 @@ def _remember(names: OrderedDict[bytes, str], name: bytes, text: str) -> None:
 
 def error_fields(payload: bytes) -> tuple[str, bool]:
     """The SQLSTATE of an ErrorResponse's payload, and whether it is a statement timeout."""
-    start = payload.find(b"\0C") + 2 if not payload.startswith(b"C") else 1
-    sqlstate = payload[start : start + 5].decode("ascii", "replace")
-    return sqlstate, sqlstate == QUERY_CANCELED and b"statement timeout" in payload
+    fields = messages.parse_fields(messages.ErrorResponse.parse(payload))
+    sqlstate = fields.get("C", "")
+    return sqlstate, sqlstate == QUERY_CANCELED and "statement timeout" in fields.get("M", "")
 
 
 def command_rows(tag: bytes) -> int:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncssh
 
+from gateway.backends.clickhouse.executor import server_address
 from gateway.config import BackendAddress, SourceConfig, SshConfig
 from gateway.protocol.errors import SQLCLIENT_UNABLE_TO_ESTABLISH, PgError
 from gateway.secret import Secret
@@ -43,9 +44,7 @@ def tunnel_for(source: SourceConfig) -> SshTunnel | None:
     if source.backend is not None:
         return SshTunnel(source.ssh, source.backend.host, source.backend.port)
     assert source.clickhouse is not None and source.clickhouse.url is not None
-    parts = urlsplit(source.clickhouse.url.reveal())
-    port = parts.port or (8443 if parts.scheme == "https" else 8123)
-    return SshTunnel(source.ssh, parts.hostname or "localhost", port)
+    return SshTunnel(source.ssh, *server_address(source.clickhouse.url.reveal()))
 
 
 class TunnelError(PgError):

@@ -18,7 +18,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import TypeVar
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -27,6 +26,7 @@ from gateway.backends.clickhouse.executor import (
     ClickHouseError,
     HttpExecutor,
     query_settings,
+    server_address,
 )
 from gateway.backends.clickhouse.schema import TableSchema, read_schema
 from gateway.config import BackendAddress, Limits, SourceConfig
@@ -291,9 +291,8 @@ def _clickhouse_where(source: SourceConfig) -> str:
     assert target is not None
     if target.path is not None or target.url is None:
         return f"chDB {target.path}"
-    parts = urlsplit(target.url.reveal())
-    port = parts.port or (8443 if parts.scheme == "https" else 8123)
-    return f"ClickHouse {parts.hostname}:{port}"
+    host, port = server_address(target.url.reveal())
+    return f"ClickHouse {host}:{port}"
 
 
 def _clickhouse_failure(exc: ClickHouseError, where: str, timeout: float) -> ValidationFailed:

@@ -458,6 +458,12 @@ def _readable(sock: socket.socket | None) -> bool:
         return False
 
 
+def server_address(url: str) -> tuple[str, int]:
+    """The host and port a ClickHouse HTTP URL names; the port defaults by scheme."""
+    parts = urlsplit(url)
+    return parts.hostname or "localhost", parts.port or (8443 if parts.scheme == "https" else 8123)
+
+
 class HttpExecutor(_Executor):
     """A ClickHouse server over HTTP, from a URL such as
     `http://user:pass@host:8123/?database=posthog`. The credentials are kept as Secrets and
@@ -477,8 +483,7 @@ class HttpExecutor(_Executor):
         if parts.scheme not in ("http", "https"):
             raise ValueError("ClickHouse url must start with http:// or https://")
         self._https = parts.scheme == "https"
-        self.host = parts.hostname or "localhost"
-        self.port = parts.port or (8443 if self._https else 8123)
+        self.host, self.port = server_address(url)
         self._user = Secret(unquote(parts.username or "default"))
         self._password = Secret(unquote(parts.password or ""))
         # URL parameters of the source (database=...) come first; the gateway's settings

@@ -37,6 +37,9 @@ _chdb_executors: dict[str, ChdbExecutor] = {}
 
 
 class ClickHouseSource:
+    # Its own credentials read its schema (HogQL sources with passthrough auth may lack them).
+    reads_own_schema = True
+
     def __init__(self, config: SourceConfig) -> None:
         assert config.clickhouse is not None
         self.config = config
